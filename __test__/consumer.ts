@@ -1,0 +1,44 @@
+// Compiled with `tsc --noEmit` (npm run test:types): a consumer of the public
+// types as an application would write it. Lines marked @ts-expect-error must
+// stay errors, so the types reject what the runtime rejects.
+import { LruCache, noop, type LruEntry, type LruKey, type LruCacheOptions } from 'lrukit'
+
+const options: LruCacheOptions = { capacity: 1000, ttl: 60_000 }
+const cache = new LruCache(options)
+const same: LruCache = cache.set('user:1', { name: 'Ada' }).set(42, 'answer', { ttl: 5, timestamp: Date.now() })
+const hit: unknown = same.get('user:1')
+const user = hit as { name: string } | undefined
+const name: string | undefined = user?.name
+const has: boolean = cache.has(1n) || cache.has(Buffer.from('k')) || cache.has(new Uint8Array([1]))
+const removed: boolean = cache.delete('user:1')
+const size: number = cache.size + cache.capacity
+const popped: LruEntry | undefined = cache.popLru()
+const oldest: LruEntry | undefined = cache.peekLru()
+const key: LruKey | undefined = popped?.key
+const stamp: number | undefined = oldest?.timestamp
+const many: unknown[] = cache.getMany(['a', 1, 2n])
+cache.setMany([
+  ['a', 1],
+  [2, { b: 2 }],
+])
+for (const [k, v] of cache) {
+  const kk: LruKey = k
+  void kk
+  void v
+}
+const keys: LruKey[] = [...cache.keys()]
+const values: unknown[] = [...cache.values()]
+const entries: Array<[LruKey, unknown]> = [...cache.entries()]
+const purged: number = cache.purgeStale()
+cache.clear()
+noop()
+new LruCache({ capacity: Infinity })
+
+// @ts-expect-error capacity is required
+new LruCache({ ttl: 5 })
+// @ts-expect-error keys are strings, numbers, bigints or bytes
+cache.get({})
+// @ts-expect-error ttl is a number
+cache.set('k', 1, { ttl: '5' })
+
+export const used = [hit, name, has, removed, size, key, stamp, many, keys, values, entries, purged]

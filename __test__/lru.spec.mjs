@@ -1,0 +1,329 @@
+import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+
+import { LruCache, noop, echo } from 'lrukit'
+
+import { test, fullGc, sleep } from './test.framework.mjs'
+
+const require = createRequire(import.meta.url)
+
+const entriesOf = (cache) => [...cache]
+const keysOf = (cache) => [...cache.keys()]
+
+test('require and import give the same class', (t) => {
+  const cjs = require('lrukit')
+  t.is(cjs.LruCache, LruCache)
+  t.is(typeof noop, 'function')
+  t.is(noop(), undefined)
+  t.is(echo('x'), 'x')
+})
+
+test('set/get/peek/has/delete/size/capacity', (t) => {
+  const c = new LruCache({ capacity: 3 })
+  t.is(c.capacity, 3)
+  t.is(c.size, 0)
+  t.is(c.set('a', 1), c, 'set returns the cache')
+  c.set('b', 2)
+  t.is(c.get('a'), 1)
+  t.is(c.peek('b'), 2)
+  t.true(c.has('a'))
+  t.false(c.has('zzz'))
+  t.is(c.get('zzz'), undefined)
+  t.is(c.size, 2)
+  t.true(c.delete('a'))
+  t.false(c.delete('a'))
+  t.is(c.get('a'), undefined)
+  t.is(c.size, 1)
+  c.clear()
+  t.is(c.size, 0)
+  t.is(c.get('b'), undefined)
+})
+
+test('get promotes, peek and has do not', (t) => {
+  const c = new LruCache({ capacity: 2 })
+  c.set('a', 1).set('b', 2)
+  c.get('a') // a is now MRU, b is LRU
+  c.set('c', 3)
+  t.deepEqual(keysOf(c), ['c', 'a'])
+  c.peek('a')
+  c.has('a')
+  c.set('d', 4) // a is still LRU despite peek/has
+  t.deepEqual(keysOf(c), ['d', 'c'])
+})
+
+test('mrumap defect 1: set on an existing key updates in place', (t) => {
+  const c = new LruCache({ capacity: 4 })
+  c.set('a', 'old', { timestamp: 1 })
+  c.set('b', 'bee', { timestamp: 2 })
+  c.set('a', 'new', { timestamp: 3 })
+  t.is(c.size, 2, 'no duplicate node')
+  t.deepEqual(keysOf(c), ['a', 'b'])
+  t.deepEqual(c.popLru(), { key: 'b', value: 'bee', timestamp: 2 })
+  t.deepEqual(c.popLru(), { key: 'a', value: 'new', timestamp: 3 })
+  t.is(c.popLru(), undefined)
+  t.is(c.get('a'), undefined)
+})
+
+test('mrumap defect 2: size never exceeds capacity', (t) => {
+  for (const capacity of [1, 2, 7, 64]) {
+    const c = new LruCache({ capacity })
+    for (let i = 0; i < capacity * 5; i++) {
+      c.set(`k${i % (capacity * 2)}`, i)
+      if (c.size > capacity) return t.fail(`size ${c.size} > capacity ${capacity}`)
+    }
+    t.is(c.size, capacity)
+  }
+})
+
+test('mrumap defect 3: popping the last entry leaves a valid empty cache', (t) => {
+  const c = new LruCache({ capacity: 2 })
+  c.set('only', 1, { timestamp: 10 })
+  t.deepEqual(c.popLru(), { key: 'only', value: 1, timestamp: 10 })
+  t.is(c.size, 0)
+  t.is(c.popLru(), undefined)
+  t.is(c.peekLru(), undefined)
+  t.deepEqual(keysOf(c), [])
+  c.set('x', 'X', { timestamp: 11 }).set('y', 'Y', { timestamp: 12 })
+  t.deepEqual(keysOf(c), ['y', 'x'])
+  t.deepEqual(c.peekLru(), { key: 'x', value: 'X', timestamp: 11 })
+  t.is(c.size, 2)
+})
+
+test('mrumap defect 4: popLru returns key, value and insert timestamp', (t) => {
+  const c = new LruCache({ capacity: Infinity })
+  const before = Date.now()
+  c.set(42, { flow: 1 })
+  const after = Date.now()
+  c.set('later', 2, { timestamp: 1234.5 })
+  const e = c.popLru()
+  t.is(e.key, 42)
+  t.deepEqual(e.value, { flow: 1 })
+  t.true(e.timestamp >= before && e.timestamp <= after, 'timestamp defaults to Date.now()')
+  t.deepEqual(c.popLru(), { key: 'later', value: 2, timestamp: 1234.5 })
+})
+
+test('peekLru does not remove or promote', (t) => {
+  const c = new LruCache({ capacity: 3 })
+  c.set('a', 1, { timestamp: 5 }).set('b', 2)
+  t.deepEqual(c.peekLru(), { key: 'a', value: 1, timestamp: 5 })
+  t.is(c.size, 2)
+  t.deepEqual(keysOf(c), ['b', 'a'])
+})
+
+test('key types: strings, numbers, bigints and bytes are distinct, SameValueZero for numbers', (t) => {
+  const c = new LruCache({ capacity: 100 })
+  c.set('1', 'string one').set(1, 'number one').set(1n, 'bigint one')
+  c.set(Buffer.from('1'), 'buffer one')
+  t.is(c.size, 4)
+  t.is(c.get('1'), 'string one')
+  t.is(c.get(1), 'number one')
+  t.is(c.get(1.0), 'number one')
+  t.is(c.get(1n), 'bigint one')
+  t.is(c.get(Buffer.from('1')), 'buffer one')
+  t.is(c.get(new Uint8Array([0x31])), 'buffer one', 'Uint8Array and Buffer with equal bytes are one key')
+  c.set(-0, 'zero')
+  t.is(c.get(0), 'zero')
+  c.set(NaN, 'nan')
+  t.is(c.get(Number.NaN), 'nan')
+  c.set(-(2n ** 70n), 'big negative')
+  t.is(c.get(-(2n ** 70n)), 'big negative')
+  t.is(c.get(2n ** 70n), undefined)
+  c.set(0n, 'big zero')
+  t.is(c.get(-0n), 'big zero')
+  const long = 'ключ-'.repeat(200) // > 256 UTF-8 bytes: exercises the slow path
+  c.set(long, 'long')
+  t.is(c.get(long), 'long')
+  t.is(c.get(long + 'x'), undefined)
+  c.set('', 'empty')
+  t.is(c.get(''), 'empty')
+  c.set('emoji 🎉', 'party')
+  t.is(c.get('emoji 🎉'), 'party')
+})
+
+test('keys come back with their type', (t) => {
+  const c = new LruCache({ capacity: 10 })
+  c.set('s', 0).set(2.5, 0).set(-(2n ** 65n), 0).set(Buffer.from([1, 2, 3]), 0)
+  const keys = keysOf(c).reverse()
+  t.is(keys[0], 's')
+  t.is(keys[1], 2.5)
+  t.is(keys[2], -(2n ** 65n))
+  t.true(Buffer.isBuffer(keys[3]))
+  t.deepEqual([...keys[3]], [1, 2, 3])
+})
+
+test('values: primitives round-trip and objects keep their identity', (t) => {
+  const c = new LruCache({ capacity: 100 })
+  const obj = { a: 1 }
+  const arr = [1, 2]
+  const fn = () => 1
+  const sym = Symbol('s')
+  const buf = Buffer.from('bytes')
+  const values = [undefined, null, true, false, 0, -1.5, NaN, 2 ** 53, 'text', '', 'ünïcödé ✓', 10n ** 30n, -5n]
+  values.forEach((v, i) => c.set(`p${i}`, v))
+  values.forEach((v, i) => t.true(Object.is(c.get(`p${i}`), v), `value #${i}`))
+  t.true(c.has('p0'), 'undefined is a stored value')
+  c.set('obj', obj).set('arr', arr).set('fn', fn).set('sym', sym).set('buf', buf)
+  t.is(c.get('obj'), obj)
+  t.is(c.get('arr'), arr)
+  t.is(c.get('fn'), fn)
+  t.is(c.get('sym'), sym)
+  t.is(c.get('buf'), buf)
+  t.is(c.popLru().value, undefined)
+})
+
+test('bad input: clear errors with stable codes, nothing lost', (t) => {
+  for (const capacity of [0, -1, NaN, 1.5, -Infinity, 2 ** 40]) {
+    t.throws(() => new LruCache({ capacity }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
+  }
+  t.throws(() => new LruCache({ capacity: '10' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
+  t.throws(() => new LruCache(), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.throws(() => new LruCache({ capacity: 2, ttl: -1 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TTL' })
+  t.throws(() => new LruCache({ capacity: 2, ttl: 'soon' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TTL' })
+
+  const c = new LruCache({ capacity: 2 })
+  c.set('keep', 'me')
+  for (const key of [{}, null, undefined, Symbol('k'), () => 1, true, [1]]) {
+    t.throws(() => c.set(key, 1), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+    t.throws(() => c.get(key), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+    t.throws(() => c.has(key), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+    t.throws(() => c.delete(key), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+  }
+  t.throws(() => c.set('k', 1, { ttl: NaN }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TTL' })
+  t.throws(() => c.set('k', 1, { timestamp: Infinity }), {
+    instanceOf: RangeError,
+    code: 'ERR_LRUKIT_INVALID_TIMESTAMP',
+  })
+  t.throws(() => c.set('k', 1, { timestamp: '1' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TIMESTAMP' })
+  t.throws(() => c.getMany('nope'), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.throws(() => c.setMany([['ok', 1], 'bad']), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.throws(() => c.getMany(['ok', {}]), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+  t.is(c.get('keep'), 'me', 'failed calls lost nothing')
+  t.is(c.has('k'), false, 'a rejected set stores nothing')
+})
+
+test('ttl: expired entries are never returned and count as missing', async (t) => {
+  const c = new LruCache({ capacity: 10, ttl: 25 })
+  c.set('short', 1)
+  c.set('forever', 2, { ttl: 0 })
+  c.set('long', 3, { ttl: 60_000 })
+  c.set('peeked', 4)
+  t.is(c.get('short'), 1)
+  await sleep(60)
+  t.is(c.peek('peeked'), undefined)
+  t.false(c.has('peeked'))
+  t.is(c.get('short'), undefined)
+  t.false(c.delete('peeked'), 'deleting an expired entry reports missing')
+  t.is(c.get('forever'), 2)
+  t.is(c.get('long'), 3)
+  t.deepEqual(keysOf(c).sort(), ['forever', 'long'])
+  t.deepEqual(c.popLru().key, 'forever', 'popLru skips expired entries')
+})
+
+test('ttl: purgeStale reclaims, popLru and peekLru skip expired', async (t) => {
+  const c = new LruCache({ capacity: 10 })
+  c.set('old1', 1, { ttl: 10 }).set('old2', 2, { ttl: 10 }).set('live', 3)
+  await sleep(40)
+  t.is(c.size, 3, 'size counts expired entries until they are reclaimed')
+  t.is(c.peekLru().key, 'live')
+  t.is(c.size, 1)
+  c.set('old3', 4, { ttl: 10 })
+  await sleep(40)
+  t.is(c.purgeStale(), 1)
+  t.is(c.size, 1)
+})
+
+test('iteration is MRU to LRU: keys, values, entries, Symbol.iterator', (t) => {
+  const c = new LruCache({ capacity: 5 })
+  c.set('a', 1).set('b', 2).set('c', 3)
+  c.get('a')
+  t.deepEqual(keysOf(c), ['a', 'c', 'b'])
+  t.deepEqual([...c.values()], [1, 3, 2])
+  t.deepEqual([...c.entries()], [['a', 1], ['c', 3], ['b', 2]])
+  t.deepEqual(entriesOf(c), [['a', 1], ['c', 3], ['b', 2]])
+  t.is(typeof c.keys().next, 'function')
+  t.deepEqual(new Map(c), new Map([['a', 1], ['c', 3], ['b', 2]]))
+})
+
+test('getMany/setMany behave like repeated get/set', (t) => {
+  const a = new LruCache({ capacity: 50 })
+  const b = new LruCache({ capacity: 50 })
+  const entries = Array.from({ length: 80 }, (_, i) => [`k${i % 60}`, i])
+  a.setMany(entries)
+  for (const [k, v] of entries) b.set(k, v)
+  t.deepEqual(keysOf(a), keysOf(b))
+  const keys = Array.from({ length: 70 }, (_, i) => `k${(i * 7) % 65}`)
+  const batch = a.getMany(keys)
+  const single = keys.map((k) => b.get(k))
+  t.deepEqual(batch, single)
+  t.true(batch.includes(undefined), 'misses come back as undefined')
+  t.deepEqual(keysOf(a), keysOf(b), 'getMany promotes like get')
+  t.is(a.setMany([]), a)
+  t.deepEqual(a.getMany([]), [])
+})
+
+test('capacity Infinity: unbounded, pruned only by popLru', (t) => {
+  const c = new LruCache({ capacity: Infinity })
+  t.is(c.capacity, Infinity)
+  for (let i = 0; i < 5000; i++) c.set(i, i * 2)
+  t.is(c.size, 5000)
+  t.is(c.get(0), 0)
+  t.is(c.popLru().key, 1)
+  t.is(c.get(4999), 9998)
+  t.is(c.size, 4999)
+})
+
+test('values are released when removed, evicted, replaced or cleared', async (t) => {
+  if (!fullGc()) return t.pass()
+  const c = new LruCache({ capacity: 2 })
+  const refs = []
+  const put = (key) => {
+    const o = { key, payload: new Array(100).fill(key) }
+    refs.push(new WeakRef(o))
+    c.set(key, o)
+  }
+  put('deleted')
+  c.delete('deleted')
+  put('replaced')
+  c.set('replaced', 'primitive')
+  put('evicted')
+  put('e2')
+  put('e3') // evicts "evicted"
+  put('cleared')
+  c.clear()
+  for (let i = 0; i < 10 && refs.some((r) => r.deref()); i++) {
+    await sleep(10)
+    fullGc()
+  }
+  t.deepEqual(
+    refs.map((r) => r.deref() === undefined),
+    refs.map(() => true),
+  )
+})
+
+test('kept values stay alive across GC', async (t) => {
+  const c = new LruCache({ capacity: 4 })
+  c.set('x', { deep: { v: 7 } })
+  fullGc()
+  await sleep(5)
+  fullGc()
+  t.is(c.get('x').deep.v, 7)
+})
+
+test('works inside a worker_thread (each thread has its own caches)', async (t) => {
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const { LruCache } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const c = new LruCache({ capacity: 2 })
+    c.set('a', 1).set('b', 2).set('c', 3)
+    parentPort.postMessage({ keys: [...c.keys()], size: c.size, popped: c.popLru() })
+  `
+  const w = new Worker(code, { eval: true })
+  const msg = await new Promise((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  await w.terminate()
+  t.deepEqual(msg.keys, ['c', 'b'])
+  t.is(msg.size, 2)
+  t.is(msg.popped.key, 'b')
+})

@@ -1,0 +1,67 @@
+// One test API for two runners: ava under Node, bun:test under Bun.
+// Spec files import { test } from here and use the subset of ava's `t` below.
+import { isDeepStrictEqual } from 'node:util'
+
+export const isBun = Boolean(process.versions.bun)
+
+let test
+if (isBun) {
+  const bun = await import('bun:test')
+  const fail = (msg) => {
+    throw new Error(msg)
+  }
+  const show = (v) => {
+    try {
+      return typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)
+    } catch {
+      return String(v)
+    }
+  }
+  const makeT = () => ({
+    is: (a, b, m) => Object.is(a, b) || fail(m ?? `expected ${show(a)} to be ${show(b)}`),
+    not: (a, b, m) => !Object.is(a, b) || fail(m ?? `expected ${show(a)} not to be ${show(b)}`),
+    deepEqual: (a, b, m) => bun.expect(a, m).toEqual(b),
+    true: (a, m) => a === true || fail(m ?? `expected true, got ${show(a)}`),
+    false: (a, m) => a === false || fail(m ?? `expected false, got ${show(a)}`),
+    truthy: (a, m) => Boolean(a) || fail(m ?? `expected truthy, got ${show(a)}`),
+    falsy: (a, m) => !a || fail(m ?? `expected falsy, got ${show(a)}`),
+    pass: () => {},
+    log: (...a) => console.log(...a),
+    throws: (fn, exp = {}) => {
+      let err
+      try {
+        fn()
+      } catch (e) {
+        err = e
+      }
+      if (!err) fail('expected function to throw')
+      if (exp.instanceOf && !(err instanceof exp.instanceOf))
+        fail(`expected ${exp.instanceOf.name}, got ${err?.constructor?.name}: ${err?.message}`)
+      if (exp.code !== undefined && err.code !== exp.code) fail(`expected code ${exp.code}, got ${err.code}`)
+      if (exp.message instanceof RegExp && !exp.message.test(err.message))
+        fail(`message ${show(err.message)} does not match ${exp.message}`)
+      return err
+    },
+  })
+  test = (name, fn) => bun.test(name, () => fn(makeT()))
+  test.serial = test
+} else {
+  test = (await import('ava')).default
+}
+
+export { test, isDeepStrictEqual }
+
+/** Runs a full garbage collection where the runtime allows it; false if it cannot. */
+export function fullGc() {
+  if (globalThis.Bun) {
+    globalThis.Bun.gc(true)
+    return true
+  }
+  if (typeof globalThis.gc === 'function') {
+    globalThis.gc()
+    return true
+  }
+  return false
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,45 @@
+//! Errors thrown to JavaScript. Every error lrukit throws carries a stable `code`
+//! property; the list below is the contract documented in the README.
+//!
+//! Wrong types throw `TypeError`, values out of range throw `RangeError`.
+
+use napi::{Env, Error, Status};
+
+/// `capacity` is not a positive integer (or `Infinity`).
+pub const INVALID_CAPACITY: &str = "ERR_LRUKIT_INVALID_CAPACITY";
+/// A `ttl` is negative, NaN or not a number.
+pub const INVALID_TTL: &str = "ERR_LRUKIT_INVALID_TTL";
+/// A `timestamp` is not a finite number.
+pub const INVALID_TIMESTAMP: &str = "ERR_LRUKIT_INVALID_TIMESTAMP";
+/// A key is not a string, number, bigint, Buffer or Uint8Array.
+pub const INVALID_KEY: &str = "ERR_LRUKIT_INVALID_KEY";
+/// An argument that must be an array / object is something else.
+pub const INVALID_ARGUMENT: &str = "ERR_LRUKIT_INVALID_ARGUMENT";
+
+/// Throws a `TypeError` with `code` and returns the error that tells napi-rs
+/// an exception is already pending.
+pub fn type_error(env: &Env, code: &str, msg: &str) -> Error {
+  match env.throw_type_error(msg, Some(code)) {
+    Ok(()) => Error::new(Status::PendingException, msg.to_owned()),
+    Err(e) => e,
+  }
+}
+
+/// Throws a `RangeError` with `code`; see [`type_error`].
+pub fn range_error(env: &Env, code: &str, msg: &str) -> Error {
+  match env.throw_range_error(msg, Some(code)) {
+    Ok(()) => Error::new(Status::PendingException, msg.to_owned()),
+    Err(e) => e,
+  }
+}
+/// A cache method was called while another call on the same cache was still
+/// running (re-entered from a getter or Proxy trap the first call triggered).
+pub const REENTRANT: &str = "ERR_LRUKIT_REENTRANT";
+
+/// Throws a plain `Error` with `code`; see [`type_error`].
+pub fn error(env: &Env, code: &str, msg: &str) -> Error {
+  match env.throw_error(msg, Some(code)) {
+    Ok(()) => Error::new(Status::PendingException, msg.to_owned()),
+    Err(e) => e,
+  }
+}

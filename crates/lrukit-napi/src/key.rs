@@ -1,0 +1,189 @@
+//! Keys: JavaScript string, number, bigint, Buffer/Uint8Array <-> tagged bytes.
+//!
+//! A key is stored as one tag byte followed by its payload, so keys of
+//! different types never collide (`'1'` and `1` are different keys, as in a
+//! `Map`). Numbers use SameValueZero: `-0` is stored as `0` and every NaN as
+//! the canonical NaN. Keys up to 23 bytes live inline (no allocation).
+
+use std::ffi::c_char;
+
+use napi::{
+  bindgen_prelude::{BigInt, Buffer, FromNapiValue, ToNapiValue},
+  sys, Env, JsValue, Result, Unknown, ValueType,
+};
+use smallvec::SmallVec;
+
+use crate::errors;
+
+/// Stored form of a key.
+pub type KeyBytes = SmallVec<[u8; 24]>;
+
+const TAG_STR: u8 = b's';
+const TAG_NUM: u8 = b'n';
+const TAG_BIG_POS: u8 = b'b';
+const TAG_BIG_NEG: u8 = b'B';
+const TAG_BYTES: u8 = b'u';
+
+/// Reusable buffer for encoding lookup keys without allocating.
+pub struct KeyScratch {
+  buf: Vec<u8>,
+}
+
+impl Default for KeyScratch {
+  fn default() -> Self {
+    Self {
+      buf: Vec::with_capacity(256),
+    }
+  }
+}
+
+impl KeyScratch {
+  /// Encodes `value` into the scratch buffer and returns the tagged bytes.
+  /// Throws a `TypeError` (code `ERR_LRUKIT_INVALID_KEY`) for other types.
+  pub fn encode(&mut self, env: &Env, value: &Unknown) -> Result<&[u8]> {
+    self.buf.clear();
+    let raw = value.raw();
+    match value.get_type()? {
+      ValueType::String => {
+        self.buf.push(TAG_STR);
+        read_utf8(env, raw, &mut self.buf)?;
+      }
+      ValueType::Number => {
+        // SAFETY: the value was just checked to be a number.
+        let n = unsafe { f64::from_napi_value(env.raw(), raw)? };
+        push_number(&mut self.buf, n);
+      }
+      ValueType::BigInt => {
+        // SAFETY: the value was just checked to be a bigint.
+        let big = unsafe { BigInt::from_napi_value(env.raw(), raw)? };
+        push_bigint(&mut self.buf, &big);
+      }
+      ValueType::Object if value.is_typedarray()? => {
+        // SAFETY: the value is a typed array; a non-Uint8Array is rejected by
+        // the conversion. The slice is copied before this call returns.
+        match unsafe { <&[u8]>::from_napi_value(env.raw(), raw) } {
+          Ok(bytes) => {
+            self.buf.push(TAG_BYTES);
+            self.buf.extend_from_slice(bytes);
+          }
+          Err(_) => return Err(invalid_key(env)),
+        }
+      }
+      _ => return Err(invalid_key(env)),
+    }
+    Ok(&self.buf)
+  }
+}
+
+fn invalid_key(env: &Env) -> napi::Error {
+  errors::type_error(
+    env,
+    errors::INVALID_KEY,
+    "key must be a string, number, bigint, Buffer or Uint8Array",
+  )
+}
+
+/// Appends the UTF-8 bytes of the JS string `raw` to `out` with at most two
+/// N-API calls and no allocation when the string fits the spare capacity.
+fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<()> {
+  let start = out.len();
+  let spare = out.capacity() - start;
+  let mut written = 0usize;
+  if spare > 1 {
+    // SAFETY: the destination is `spare` writable bytes of `out`'s allocation;
+    // N-API writes at most `spare - 1` bytes plus a NUL terminator.
+    let status = unsafe {
+      sys::napi_get_value_string_utf8(
+        env.raw(),
+        raw,
+        out.as_mut_ptr().add(start) as *mut c_char,
+        spare,
+        &mut written,
+      )
+    };
+    napi::check_status!(status)?;
+    if written + 1 < spare {
+      // SAFETY: N-API initialised `written` bytes after `start`.
+      unsafe { out.set_len(start + written) };
+      return Ok(());
+    }
+  }
+  // The string may have been truncated: ask for its length and read it again.
+  // SAFETY: a null buffer asks N-API only for the length.
+  let status = unsafe {
+    sys::napi_get_value_string_utf8(env.raw(), raw, std::ptr::null_mut(), 0, &mut written)
+  };
+  napi::check_status!(status)?;
+  out.reserve(written + 1);
+  // SAFETY: `out` now has at least `written + 1` spare bytes.
+  let status = unsafe {
+    sys::napi_get_value_string_utf8(
+      env.raw(),
+      raw,
+      out.as_mut_ptr().add(start) as *mut c_char,
+      written + 1,
+      &mut written,
+    )
+  };
+  napi::check_status!(status)?;
+  // SAFETY: N-API initialised `written` bytes after `start`.
+  unsafe { out.set_len(start + written) };
+  Ok(())
+}
+
+fn push_number(out: &mut Vec<u8>, n: f64) {
+  let canonical = if n == 0.0 {
+    0.0f64
+  } else if n.is_nan() {
+    f64::NAN
+  } else {
+    n
+  };
+  out.push(TAG_NUM);
+  out.extend_from_slice(&canonical.to_bits().to_le_bytes());
+}
+
+fn push_bigint(out: &mut Vec<u8>, big: &BigInt) {
+  let mut words: &[u64] = &big.words;
+  while let [rest @ .., 0] = words {
+    words = rest;
+  }
+  let negative = big.sign_bit && !words.is_empty();
+  out.push(if negative { TAG_BIG_NEG } else { TAG_BIG_POS });
+  for w in words {
+    out.extend_from_slice(&w.to_le_bytes());
+  }
+}
+
+/// Copies an encoded lookup key into its stored form.
+pub fn to_stored(bytes: &[u8]) -> KeyBytes {
+  KeyBytes::from_slice(bytes)
+}
+
+/// Builds the JavaScript value of a stored key.
+pub fn to_js<'env>(env: &'env Env, key: &[u8]) -> Result<Unknown<'env>> {
+  match key.split_first() {
+    Some((&TAG_STR, s)) => {
+      // SAFETY: string keys were written by N-API as valid UTF-8.
+      let s = unsafe { std::str::from_utf8_unchecked(s) };
+      s.into_unknown(env)
+    }
+    Some((&TAG_NUM, n)) => {
+      let bits = u64::from_le_bytes(n.try_into().unwrap_or([0; 8]));
+      f64::from_bits(bits).into_unknown(env)
+    }
+    Some((&tag @ (TAG_BIG_POS | TAG_BIG_NEG), w)) => BigInt {
+      sign_bit: tag == TAG_BIG_NEG,
+      words: if w.is_empty() {
+        vec![0]
+      } else {
+        w.chunks_exact(8)
+          .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+          .collect()
+      },
+    }
+    .into_unknown(env),
+    Some((&TAG_BYTES, b)) => Buffer::from(b.to_vec()).into_unknown(env),
+    _ => ().into_unknown(env),
+  }
+}

@@ -1,0 +1,29 @@
+//! lrukit's N-API binding: the only crate with `#[napi]` items. It converts
+//! JavaScript values to and from the pure crates and holds no cache logic.
+#![deny(clippy::all)]
+
+mod errors;
+mod key;
+mod lru_cache;
+mod raw;
+pub mod timed_tmp;
+mod value;
+
+/// Does nothing. Exists so benchmarks can show the cost of crossing the
+/// JavaScript ↔ native boundary on its own.
+#[napi_derive::napi]
+pub fn noop() {}
+
+/// Like [`noop`] but takes one key argument and returns it as-is, the minimum a
+/// cache lookup has to pay at the boundary.
+#[napi_derive::napi(ts_args_type = "value: unknown", ts_return_type = "unknown")]
+pub fn echo(value: napi::Unknown<'_>) -> napi::Unknown<'_> {
+  value
+}
+
+/// Runs once per module load (main thread and every worker): finishes the
+/// JavaScript shape of the exported classes.
+#[napi_derive::napi(module_exports)]
+pub fn module_exports(exports: napi::bindgen_prelude::Object, env: napi::Env) -> napi::Result<()> {
+  lru_cache::install(&env, &exports)
+}

@@ -1,0 +1,470 @@
+//! `LruCache`: the JavaScript face of [`lrukit_array_lru::TimedLru`].
+
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::timed_tmp::{Capacity, Stamped, TimedLru, MAX_CAPACITY};
+use napi::{
+  bindgen_prelude::{Array, JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
+  sys, Env, JsValue, Result, Unknown, ValueType,
+};
+use napi_derive::napi;
+
+use crate::errors;
+use crate::raw::{self, raw_methods};
+use crate::key::{self, KeyBytes, KeyScratch};
+use crate::value::Val;
+
+/// Milliseconds since the Unix epoch, like `Date.now()`.
+fn now_ms() -> f64 {
+  SystemTime::now()
+    .duration_since(UNIX_EPOCH)
+    .map_or(0.0, |d| d.as_millis() as f64)
+}
+
+/// A fixed-capacity least-recently-used cache whose entries live in native
+/// memory. Keys are strings, numbers, bigints or Buffers; values are any
+/// JavaScript value (objects are kept by reference, so `get` returns the same
+/// object that was `set`; primitives are stored natively, off the V8 heap).
+///
+/// Every entry records an insert timestamp (`Date.now()` unless given) and may
+/// carry a TTL; an expired entry is never returned and counts as missing.
+///
+/// Errors: `RangeError` with code `ERR_LRUKIT_INVALID_CAPACITY`,
+/// `ERR_LRUKIT_INVALID_TTL` or `ERR_LRUKIT_INVALID_TIMESTAMP`; `TypeError` with
+/// code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
+#[napi(js_name = "LruCache", custom_finalize)]
+pub struct JsLruCache {
+  shared: Rc<LruShared>,
+}
+
+/// What the instance and its bound hot methods share.
+struct LruShared {
+  /// Borrowed mutably by one call at a time; a re-entrant call is refused.
+  state: RefCell<LruState>,
+}
+
+struct LruState {
+  inner: TimedLru<KeyBytes, Val>,
+  scratch: KeyScratch,
+  /// Default TTL in ms (`INFINITY` = none).
+  ttl: f64,
+}
+
+/// Options for `new LruCache(options)`.
+#[napi(object, object_to_js = false)]
+pub struct LruCacheOptions {
+  /// Maximum number of entries: a positive integer, or `Infinity` for an
+  /// unbounded cache that is pruned only by `popLru()`/`delete()`.
+  #[napi(ts_type = "number")]
+  pub capacity: Unknown<'static>,
+  /// Default time-to-live in milliseconds; `0`/`Infinity`/omitted = never expires.
+  #[napi(ts_type = "number")]
+  pub ttl: Option<Unknown<'static>>,
+}
+
+fn number_arg(env: &Env, v: &Unknown, code: &str, what: &str) -> Result<f64> {
+  if v.get_type()? != ValueType::Number {
+    return Err(errors::type_error(env, code, &format!("{what} must be a number")));
+  }
+  // SAFETY: the value was just checked to be a number.
+  unsafe { v.cast::<f64>() }
+}
+
+/// Parses a TTL (ms) into a relative lifetime; `INFINITY` = never expires.
+fn parse_ttl(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
+  let Some(v) = v else { return Ok(None) };
+  if v.get_type()? == ValueType::Undefined {
+    return Ok(None);
+  }
+  let ttl = number_arg(env, v, errors::INVALID_TTL, "ttl")?;
+  if ttl.is_nan() || ttl < 0.0 {
+    return Err(errors::range_error(
+      env,
+      errors::INVALID_TTL,
+      "ttl must be a non-negative number of milliseconds",
+    ));
+  }
+  Ok(Some(if ttl == 0.0 { f64::INFINITY } else { ttl }))
+}
+
+fn release(env: &Env) -> impl Fn(KeyBytes, Stamped<Val>) + '_ {
+  move |_, entry| entry.value.release(env)
+}
+
+impl raw::Bound for LruShared {
+  fn release(&self, env: &Env) {
+    if let Ok(mut state) = self.state.try_borrow_mut() {
+      state.inner.clear(release(env));
+    }
+  }
+}
+
+impl ObjectFinalize for JsLruCache {
+  fn finalize(self, env: Env) -> Result<()> {
+    raw::drop_owner(&env, self.shared);
+    Ok(())
+  }
+}
+
+/// Builds `{ key, value, timestamp }`.
+fn entry_object<'env>(env: &'env Env, key: &[u8], entry: &Stamped<Val>) -> Result<Object<'env>> {
+  let mut obj = Object::new(env)?;
+  obj.set_named_property("key", key::to_js(env, key)?)?;
+  obj.set_named_property("value", entry.value.to_js(env)?)?;
+  obj.set_named_property("timestamp", entry.timestamp)?;
+  Ok(obj)
+}
+
+/// Like [`entry_object`] for a removed entry: the value's reference is handed
+/// back to JavaScript and released.
+fn take_entry_object(env: &Env, key: KeyBytes, entry: Stamped<Val>) -> Result<Object<'_>> {
+  let obj = entry_object(env, &key, &entry)?;
+  entry.value.release(env);
+  Ok(obj)
+}
+
+impl LruShared {
+  /// The mutable state, or an error when a call on this cache is in progress.
+  fn state(&self, env: &Env) -> Result<RefMut<'_, LruState>> {
+    self.state.try_borrow_mut().map_err(|_| {
+      errors::error(
+        env,
+        errors::REENTRANT,
+        "LruCache was called again while one of its own calls was running",
+      )
+    })
+  }
+}
+
+#[napi]
+impl JsLruCache {
+  #[napi(constructor)]
+  pub fn new(env: Env, this: This, options: Option<LruCacheOptions>) -> Result<Self> {
+    let Some(options) = options else {
+      return Err(errors::type_error(
+        &env,
+        errors::INVALID_ARGUMENT,
+        "new LruCache(options) needs an options object with a capacity",
+      ));
+    };
+    let cap = number_arg(&env, &options.capacity, errors::INVALID_CAPACITY, "capacity")?;
+    let capacity = if cap == f64::INFINITY {
+      Capacity::Unbounded
+    } else if cap >= 1.0 && cap.fract() == 0.0 && cap <= MAX_CAPACITY as f64 {
+      Capacity::Bounded(cap as usize)
+    } else {
+      return Err(errors::range_error(
+        &env,
+        errors::INVALID_CAPACITY,
+        &format!("capacity must be a positive integer up to {MAX_CAPACITY} or Infinity, got {cap}"),
+      ));
+    };
+    let ttl = parse_ttl(&env, &options.ttl)?.unwrap_or(f64::INFINITY);
+    let inner = TimedLru::new(capacity).map_err(|_| {
+      errors::range_error(&env, errors::INVALID_CAPACITY, "capacity is out of range")
+    })?;
+    let shared = Rc::new(LruShared {
+      state: RefCell::new(LruState {
+        inner,
+        scratch: KeyScratch::default(),
+        ttl,
+      }),
+    });
+    raw::bind_methods(&env, this.raw(), &shared, HOT_METHODS)?;
+    Ok(Self { shared })
+  }
+
+  fn state(&self, env: &Env) -> Result<RefMut<'_, LruState>> {
+    self.shared.state(env)
+  }
+
+  /// Number of entries (expired entries not yet reclaimed included; call
+  /// `purgeStale()` first for an exact live count).
+  #[napi(getter)]
+  pub fn size(&self, env: &Env) -> Result<u32> {
+    Ok(self.state(env)?.inner.len() as u32)
+  }
+
+  /// The capacity given at construction (`Infinity` when unbounded).
+  #[napi(getter)]
+  pub fn capacity(&self, env: &Env) -> Result<f64> {
+    Ok(self.state(env)?.inner.capacity().map_or(f64::INFINITY, |c| c as f64))
+  }
+
+  /// Removes every entry.
+  #[napi]
+  pub fn clear(&self, env: &Env) -> Result<()> {
+    self.state(env)?.inner.clear(release(env));
+    Ok(())
+  }
+
+  /// Removes and returns the least recently used entry as
+  /// `{ key, value, timestamp }`, or `undefined` when empty. O(1).
+  #[napi(ts_return_type = "LruEntry | undefined")]
+  pub fn pop_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    let popped = self.state(env)?.inner.pop_lru(now_ms, release(env));
+    match popped {
+      Some((k, entry)) => take_entry_object(env, k, entry)?.into_unknown(env),
+      None => ().into_unknown(env),
+    }
+  }
+
+  /// The least recently used entry as `{ key, value, timestamp }` without
+  /// removing it, or `undefined` when empty. O(1).
+  #[napi(ts_return_type = "LruEntry | undefined")]
+  pub fn peek_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    let mut state = self.state(env)?;
+    match state.inner.peek_lru(now_ms, release(env)) {
+      Some((k, entry)) => entry_object(env, k, entry)?.into_unknown(env),
+      None => ().into_unknown(env),
+    }
+  }
+
+  /// Reclaims every expired entry now; returns how many were removed. O(size).
+  #[napi]
+  pub fn purge_stale(&self, env: &Env) -> Result<u32> {
+    Ok(self.state(env)?.inner.purge_stale(now_ms, release(env)) as u32)
+  }
+
+  /// Live keys, most to least recently used (a snapshot).
+  #[napi(ts_return_type = "IterableIterator<LruKey>")]
+  pub fn keys<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    self.snapshot(env, |env, k, _| key::to_js(env, k))
+  }
+
+  /// Live values, most to least recently used (a snapshot).
+  #[napi(ts_return_type = "IterableIterator<unknown>")]
+  pub fn values<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    self.snapshot(env, |env, _, e| e.value.to_js(env))
+  }
+
+  /// Live `[key, value]` pairs, most to least recently used (a snapshot).
+  #[napi(ts_return_type = "IterableIterator<[LruKey, unknown]>")]
+  pub fn entries<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    self.snapshot(env, |env, k, e| {
+      let mut pair = env.create_array(2)?;
+      pair.set(0, key::to_js(env, k)?)?;
+      pair.set(1, e.value.to_js(env)?)?;
+      pair.into_unknown(env)
+    })
+  }
+}
+
+fn parse_timestamp(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
+  let Some(v) = v else { return Ok(None) };
+  if v.get_type()? == ValueType::Undefined {
+    return Ok(None);
+  }
+  let t = number_arg(env, v, errors::INVALID_TIMESTAMP, "timestamp")?;
+  if !t.is_finite() {
+    return Err(errors::range_error(
+      env,
+      errors::INVALID_TIMESTAMP,
+      "timestamp must be a finite number",
+    ));
+  }
+  Ok(Some(t))
+}
+
+fn as_array<'env>(env: &'env Env, v: &Unknown<'env>, msg: &str) -> Result<Array<'env>> {
+  if !v.is_array()? {
+    return Err(errors::type_error(env, errors::INVALID_ARGUMENT, msg));
+  }
+  // SAFETY: the value was just checked to be an array.
+  unsafe { v.cast::<Array>() }
+}
+
+fn undefined(env: &Env) -> Result<sys::napi_value> {
+  Ok(().into_unknown(env)?.raw())
+}
+
+impl LruState {
+  fn store(
+    &mut self,
+    env: &Env,
+    key: &Unknown,
+    value: &Unknown,
+    timestamp: Option<f64>,
+    ttl: Option<f64>,
+  ) -> Result<()> {
+    let k = key::to_stored(self.scratch.encode(env, key)?);
+    let v = Val::from_js(env, value)?;
+    let ttl = ttl.unwrap_or(self.ttl);
+    let now = if timestamp.is_none() || ttl != f64::INFINITY {
+      now_ms()
+    } else {
+      0.0
+    };
+    let expires_at = if ttl == f64::INFINITY { ttl } else { now + ttl };
+    self
+      .inner
+      .insert(k, v, timestamp.unwrap_or(now), expires_at, release(env));
+    Ok(())
+  }
+}
+
+impl JsLruCache {
+  /// Collects live entries into an array and returns that array's iterator.
+  fn snapshot<'env>(
+    &self,
+    env: &'env Env,
+    f: impl Fn(&'env Env, &[u8], &Stamped<Val>) -> Result<Unknown<'env>>,
+  ) -> Result<Unknown<'env>> {
+    let arr = {
+      let state = self.state(env)?;
+      let mut arr = env.create_array(state.inner.len() as u32)?;
+      for (i, (k, e)) in state.inner.iter(now_ms).enumerate() {
+        arr.set(i as u32, f(env, k, e)?)?;
+      }
+      arr.coerce_to_object()?
+    };
+    let values: napi::bindgen_prelude::Function<(), Unknown> = arr.get_named_property("values")?;
+    values.apply(arr, ())
+  }
+}
+
+// ---- hot methods: raw Node-API callbacks (see `raw.rs`) --------------------
+
+/// `get(key)`: the value, promoted to most recently used; `undefined` if
+/// missing or expired.
+fn get(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let state = &mut *state;
+  let k = state.scratch.encode(env, &args[0])?;
+  match state.inner.get(k, now_ms, release(env)) {
+    Some(entry) => Ok(entry.value.to_js(env)?.raw()),
+    None => undefined(env),
+  }
+}
+
+/// `peek(key)`: like `get` without promoting.
+fn peek(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let state = &mut *state;
+  let k = state.scratch.encode(env, &args[0])?;
+  match state.inner.peek(k, now_ms) {
+    Some(entry) => Ok(entry.value.to_js(env)?.raw()),
+    None => undefined(env),
+  }
+}
+
+/// `has(key)`: present and not expired; does not promote.
+fn has(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let state = &mut *state;
+  let k = state.scratch.encode(env, &args[0])?;
+  Ok(state.inner.contains(k, now_ms).into_unknown(env)?.raw())
+}
+
+/// `delete(key)`: true when a live entry was removed.
+fn delete(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let state = &mut *state;
+  let k = state.scratch.encode(env, &args[0])?;
+  let removed = match state.inner.remove(k, now_ms, release(env)) {
+    Some((_, entry)) => {
+      entry.value.release(env);
+      true
+    }
+    None => false,
+  };
+  Ok(removed.into_unknown(env)?.raw())
+}
+
+/// `set(key, value, options?)`: returns `this`.
+fn set(env: &Env, this: &LruShared, this_js: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  let (timestamp, ttl) = match args[2].get_type()? {
+    ValueType::Undefined | ValueType::Null => (None, None),
+    ValueType::Object => {
+      // Read the options before borrowing the state: their getters may run JS.
+      // SAFETY: the value was just checked to be an object.
+      let o = unsafe { args[2].cast::<Object>()? };
+      let timestamp: Option<Unknown> = o.get_named_property("timestamp")?;
+      let ttl: Option<Unknown> = o.get_named_property("ttl")?;
+      (parse_timestamp(env, &timestamp)?, parse_ttl(env, &ttl)?)
+    }
+    _ => {
+      return Err(errors::type_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        "set(key, value, options): options must be an object",
+      ))
+    }
+  };
+  this.state(env)?.store(env, &args[0], &args[1], timestamp, ttl)?;
+  Ok(this_js)
+}
+
+/// `getMany(keys)`: values in order, `undefined` for misses; promotes like `get`.
+fn get_many(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  let keys = as_array(env, &args[0], "getMany(keys) needs an array of keys")?;
+  let n = keys.len();
+  let mut out = env.create_array(n)?;
+  let mut state = this.state(env)?;
+  let state = &mut *state;
+  for i in 0..n {
+    let key = element(env, &keys, i)?;
+    let k = state.scratch.encode(env, &key)?;
+    if let Some(entry) = state.inner.get(k, now_ms, release(env)) {
+      out.set(i, entry.value.to_js(env)?)?;
+    }
+  }
+  Ok(out.raw())
+}
+
+/// `setMany(entries)`: `[key, value]` pairs stored in order; returns `this`.
+fn set_many(env: &Env, this: &LruShared, this_js: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+  const PAIR: &str = "setMany(entries): each entry must be a [key, value] array";
+  let entries = as_array(env, &args[0], "setMany(entries) needs an array of [key, value] pairs")?;
+  let mut state = this.state(env)?;
+  for i in 0..entries.len() {
+    let pair = element(env, &entries, i)?;
+    let pair = as_array(env, &pair, PAIR)?;
+    let key = element(env, &pair, 0)?;
+    let value = element(env, &pair, 1)?;
+    state.store(env, &key, &value, None, None)?;
+  }
+  Ok(this_js)
+}
+
+fn element<'env>(env: &'env Env, array: &Array<'env>, i: u32) -> Result<Unknown<'env>> {
+  match array.get::<Unknown>(i)? {
+    Some(v) => Ok(v),
+    None => ().into_unknown(env),
+  }
+}
+
+raw_methods!(LruShared {
+  raw_get => get,
+  raw_peek => peek,
+  raw_has => has,
+  raw_delete => delete,
+  raw_set => set,
+  raw_get_many => get_many,
+  raw_set_many => set_many,
+});
+
+/// The hot methods, bound to each instance by the constructor.
+const HOT_METHODS: &[(&str, sys::napi_callback)] = &[
+  ("get\0", Some(raw_get)),
+  ("peek\0", Some(raw_peek)),
+  ("has\0", Some(raw_has)),
+  ("delete\0", Some(raw_delete)),
+  ("set\0", Some(raw_set)),
+  ("getMany\0", Some(raw_get_many)),
+  ("setMany\0", Some(raw_set_many)),
+];
+
+/// Makes `LruCache` iterable: `LruCache.prototype[Symbol.iterator]` is
+/// `LruCache.prototype.entries`, as `Map.prototype[Symbol.iterator]` is
+/// `Map.prototype.entries`.
+pub fn install(env: &Env, exports: &Object) -> Result<()> {
+  let ctor: Object = exports.get_named_property_unchecked("LruCache")?;
+  let mut proto: Object = ctor.get_named_property("prototype")?;
+  let symbol: Object = env.get_global()?.get_named_property_unchecked("Symbol")?;
+  let iterator: Unknown = symbol.get_named_property("iterator")?;
+  let entries: Unknown = proto.get_named_property("entries")?;
+  proto.set_property(iterator, entries)
+}

@@ -1,0 +1,164 @@
+//! Hot methods as raw Node-API callbacks bound to their instance.
+//!
+//! napi-rs's generated method wrappers track every native borrow in a global
+//! registry and identify the receiver through private properties (`napi_unwrap`
+//! plus a type-tag check): measured at 70-100 ns per call on Node 20, several
+//! times the cost of a cache lookup. So the hot methods of lrukit's classes
+//! (`get`, `set`, `has`, ...) are plain `napi_callback`s created per instance
+//! at construction, each carrying a strong `Rc` to the instance's native state
+//! as its callback data. A call reads that pointer straight from
+//! `napi_get_cb_info`: no receiver lookup, no identity check (the state is the
+//! one the function was made for, whatever `this` is, so a detached
+//! `const get = cache.get` keeps working), no registry.
+//!
+//! Safety story:
+//! - Each function owns one `Rc` strong count, released by a finalizer attached
+//!   to the function object, so the state outlives every function that can
+//!   reach it. The last owner to be finalized releases the JavaScript values the
+//!   state still references.
+//! - The state is only ever borrowed shared (`&S`); its mutable parts live in a
+//!   `RefCell`, so a call re-entered from JavaScript that the first call
+//!   triggered (a getter on an options object, a Proxy of an array) is refused
+//!   with an error instead of aliasing.
+//!
+//! The `.d.ts` of these methods lives in `types/header.d.ts`.
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+use std::rc::Rc;
+
+use napi::{bindgen_prelude::JsError, sys, Env, Result, Unknown};
+
+/// A raw method body: the environment, the instance state, `this` and the
+/// arguments in, a JavaScript value out.
+pub type Method<S> =
+  for<'e> fn(&'e Env, &S, sys::napi_value, &[Unknown<'e>]) -> Result<sys::napi_value>;
+
+/// Upper bound on the arguments any raw method reads.
+const MAX_ARGS: usize = 3;
+
+/// Native state that raw methods can be bound to.
+pub trait Bound: Sized + 'static {
+  /// Called when the last owner (the instance or one of its functions) is
+  /// finalized: release any JavaScript references the state holds.
+  fn release(&self, env: &Env);
+}
+
+/// Calls `body` with the bound state, `this` and up to three arguments
+/// (missing ones are `undefined`), turning an `Err` into a JavaScript exception.
+///
+/// # Safety
+/// Must be called from a Node-API callback created by [`bind_methods`] with
+/// state type `S`.
+#[inline(always)]
+pub unsafe fn dispatch<S: Bound>(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+  body: Method<S>,
+) -> sys::napi_value {
+  let wrapped_env = Env::from_raw(env);
+  let mut argc = MAX_ARGS;
+  let mut argv = [ptr::null_mut(); MAX_ARGS];
+  let mut this = ptr::null_mut();
+  let mut data: *mut c_void = ptr::null_mut();
+  // SAFETY: `argv` has room for `argc` values; N-API fills missing ones with
+  // `undefined`.
+  let status =
+    unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), &mut this, &mut data) };
+  let result = napi::check_status!(status).and_then(|()| {
+    // SAFETY: `data` is the `Rc<S>` pointer `bind_methods` gave this function;
+    // the function is running, so its finalizer has not released that count.
+    let state = unsafe { &*(data as *const S) };
+    // SAFETY: the handles are live for the duration of this callback.
+    let args = argv.map(|v| unsafe { Unknown::from_raw_unchecked(env, v) });
+    body(&wrapped_env, state, this, &args)
+  });
+  match result {
+    Ok(value) => value,
+    Err(e) => {
+      // SAFETY: `env` is the live environment of this callback.
+      unsafe { JsError::from(e).throw_into(env) };
+      ptr::null_mut()
+    }
+  }
+}
+
+/// Releases one strong count of an `Rc<S>` given to a function or instance;
+/// the last one also lets the state release its JavaScript references.
+pub fn drop_owner<S: Bound>(env: &Env, owner: Rc<S>) {
+  if Rc::strong_count(&owner) == 1 {
+    owner.release(env);
+  }
+}
+
+unsafe extern "C" fn finalize_function<S: Bound>(
+  env: sys::napi_env,
+  data: *mut c_void,
+  _hint: *mut c_void,
+) {
+  // SAFETY: `data` is the strong count `bind_methods` leaked for this function.
+  let owner = unsafe { Rc::from_raw(data as *const S) };
+  drop_owner(&Env::from_raw(env), owner);
+}
+
+/// Defines `methods` on `target` as non-enumerable, writable, configurable
+/// properties, each a new function bound to `state`.
+pub fn bind_methods<S: Bound>(
+  env: &Env,
+  target: sys::napi_value,
+  state: &Rc<S>,
+  methods: &[(&'static str, sys::napi_callback)],
+) -> Result<()> {
+  let mut descriptors = Vec::with_capacity(methods.len());
+  for &(name, method) in methods {
+    debug_assert!(name.ends_with('\0'), "N-API reads names as C strings");
+    let data = Rc::into_raw(Rc::clone(state)) as *mut c_void;
+    let mut function = ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated; `data` stays valid until the finalizer
+    // below runs.
+    let created = napi::check_status!(unsafe {
+      sys::napi_create_function(env.raw(), name.as_ptr() as *const c_char, name.len() as isize - 1, method, data, &mut function)
+    })
+    .and_then(|()| {
+      // SAFETY: attaches the release of `data` to the function's lifetime.
+      napi::check_status!(unsafe {
+        sys::napi_add_finalizer(env.raw(), function, data, Some(finalize_function::<S>), ptr::null_mut(), ptr::null_mut())
+      })
+    });
+    if let Err(e) = created {
+      // SAFETY: no finalizer owns `data`, so this count is still ours.
+      drop(unsafe { Rc::from_raw(data as *const S) });
+      return Err(e);
+    }
+    descriptors.push(sys::napi_property_descriptor {
+      utf8name: name.as_ptr() as *const c_char,
+      name: ptr::null_mut(),
+      method: None,
+      getter: None,
+      setter: None,
+      value: function,
+      attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+      data: ptr::null_mut(),
+    });
+  }
+  // SAFETY: the descriptors and their names outlive the call.
+  napi::check_status!(unsafe {
+    sys::napi_define_properties(env.raw(), target, descriptors.len(), descriptors.as_ptr())
+  })
+}
+
+/// Declares `extern "C"` trampolines for raw methods bound to state `$ty`.
+macro_rules! raw_methods {
+  ($ty:ty { $($name:ident => $body:path),* $(,)? }) => {
+    $(
+      unsafe extern "C" fn $name(
+        env: napi::sys::napi_env,
+        info: napi::sys::napi_callback_info,
+      ) -> napi::sys::napi_value {
+        // SAFETY: created by `bind_methods` with state `$ty`.
+        unsafe { $crate::raw::dispatch::<$ty>(env, info, $body) }
+      }
+    )*
+  };
+}
+pub(crate) use raw_methods;

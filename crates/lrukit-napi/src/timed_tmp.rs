@@ -1,0 +1,420 @@
+//! [`TimedLru`]: the semantics of lrukit's JavaScript `LruCache`, on top of
+//! [`HeapLru`](crate::HeapLru).
+//!
+//! Every entry carries an insert timestamp (any `f64` the caller chooses, such
+//! as `Date.now()` or a packet clock) and an expiry deadline on the caller's
+//! wall clock (`f64::INFINITY` when it never expires). An entry whose deadline
+//! has passed is never returned: reads treat it as missing and reclaim it on
+//! the spot; `pop_lru`/`peek_lru` skip over expired entries (reclaiming them).
+//! The clock is only read (through the `now` closure) when an entry that has a
+//! deadline is touched, so caches without TTLs never pay for it.
+//!
+//! Removed values are handed to a `dispose` callback instead of being dropped,
+//! because the binding must release JavaScript references on its own thread.
+//!
+//! Capacity is fixed at construction ([`Capacity::Bounded`]): the arrays are
+//! allocated once and a full cache evicts its least recently used entry.
+//! [`Capacity::Unbounded`] starts small and doubles (the only mode that
+//! allocates after construction); it is pruned only by `pop_lru` and `remove`.
+
+use core::borrow::Borrow;
+use core::hash::{BuildHasher, Hash};
+
+use lrukit_array_lru::{HeapLru, Insert};
+extern crate alloc;
+
+/// A value with its insert timestamp and expiry deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamped<V> {
+  pub value: V,
+  /// Insert timestamp supplied by the caller.
+  pub timestamp: f64,
+  /// Deadline on the caller's clock; `f64::INFINITY` = never expires.
+  pub expires_at: f64,
+}
+
+impl<V> Stamped<V> {
+  /// True when the entry has a deadline and `now()` has reached it.
+  #[inline]
+  pub fn is_expired(&self, now: &impl Fn() -> f64) -> bool {
+    self.expires_at != f64::INFINITY && self.expires_at <= now()
+  }
+}
+
+/// How many entries a [`TimedLru`] may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+  /// At most this many entries (≥ 1); all memory is allocated up front.
+  Bounded(usize),
+  /// No limit; grows by doubling and is pruned by `pop_lru`/`remove`.
+  Unbounded,
+}
+
+/// Capacity given to [`TimedLru::new`] is 0 or larger than the index type allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidCapacity;
+
+/// Largest bounded capacity (the u32 index reserves `u32::MAX` as its sentinel).
+pub const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
+const UNBOUNDED_INITIAL: usize = 64;
+
+/// LRU map with insert timestamps and per-entry expiry; see the module docs.
+pub struct TimedLru<K, V, S = foldhash::fast::FixedState> {
+  lru: HeapLru<K, Stamped<V>, u32, S>,
+  unbounded: bool,
+}
+
+impl<K: Hash + Eq, V> TimedLru<K, V> {
+  /// Creates an empty cache; `Bounded(0)` and capacities above
+  /// [`MAX_CAPACITY`] are rejected.
+  pub fn new(capacity: Capacity) -> Result<Self, InvalidCapacity> {
+    Self::with_hasher(capacity, Default::default())
+  }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
+  /// [`TimedLru::new`] with an explicit hasher.
+  pub fn with_hasher(capacity: Capacity, hasher: S) -> Result<Self, InvalidCapacity> {
+    let (cap, unbounded) = match capacity {
+      Capacity::Bounded(n) if (1..=MAX_CAPACITY).contains(&n) => (n, false),
+      Capacity::Bounded(_) => return Err(InvalidCapacity),
+      Capacity::Unbounded => (UNBOUNDED_INITIAL, true),
+    };
+    let lru = HeapLru::try_with_capacity_and_hasher(cap, hasher).map_err(|_| InvalidCapacity)?;
+    Ok(Self { lru, unbounded })
+  }
+
+  /// Number of stored entries, including expired ones not yet reclaimed.
+  #[inline]
+  pub fn len(&self) -> usize {
+    self.lru.len()
+  }
+
+  #[inline]
+  pub fn is_empty(&self) -> bool {
+    self.lru.is_empty()
+  }
+
+  /// The bound, or `None` when unbounded.
+  pub fn capacity(&self) -> Option<usize> {
+    (!self.unbounded).then(|| self.lru.cap())
+  }
+
+  /// Looks `key` up and makes it the most recently used entry. An expired
+  /// entry is removed (handed to `dispose`) and reported as missing.
+  #[inline]
+  pub fn get<Q>(
+    &mut self,
+    key: &Q,
+    now: impl Fn() -> f64,
+    dispose: impl FnOnce(K, Stamped<V>),
+  ) -> Option<&Stamped<V>>
+  where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+  {
+    let entry: *const Stamped<V> = self.lru.get_mut(key)?;
+    // SAFETY: `entry` points into `self.lru`'s value array and was produced by
+    // a unique borrow that ended just now; it is dereferenced before any other
+    // access to `self.lru`, and on the expired path it is not used again after
+    // `remove_entry` mutates the map. (This is the conditional-return case the
+    // current borrow checker rejects although it is sound.)
+    let expired = unsafe { &*entry }.is_expired(&now);
+    if expired {
+      if let Some((k, v)) = self.lru.remove_entry(key) {
+        dispose(k, v);
+      }
+      return None;
+    }
+    // SAFETY: as above; nothing has touched `self.lru` since `get_mut`, and the
+    // returned borrow keeps `self` borrowed for its lifetime.
+    Some(unsafe { &*entry })
+  }
+
+  /// Looks `key` up without changing recency; expired entries read as missing
+  /// (and are left for a later write to reclaim).
+  #[inline]
+  pub fn peek<Q>(&self, key: &Q, now: impl Fn() -> f64) -> Option<&Stamped<V>>
+  where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+  {
+    self.lru.peek(key).filter(|e| !e.is_expired(&now))
+  }
+
+  /// True when `key` is present and not expired (does not promote).
+  #[inline]
+  pub fn contains<Q>(&self, key: &Q, now: impl Fn() -> f64) -> bool
+  where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+  {
+    self.peek(key, now).is_some()
+  }
+
+  /// Inserts or updates `key` in place (an existing entry keeps its slot, takes
+  /// the new value, timestamp and deadline and becomes most recently used).
+  /// A full bounded cache first evicts its least recently used entry; an
+  /// unbounded one grows. Replaced and evicted entries go to `dispose`.
+  #[inline]
+  pub fn insert(
+    &mut self,
+    key: K,
+    value: V,
+    timestamp: f64,
+    expires_at: f64,
+    mut dispose: impl FnMut(K, Stamped<V>),
+  ) {
+    if self.unbounded && self.lru.is_full() && !self.lru.contains(&key) {
+      let next = self.lru.cap().saturating_mul(2).clamp(1, MAX_CAPACITY);
+      self.lru.grow(next);
+    }
+    let stamped = Stamped {
+      value,
+      timestamp,
+      expires_at,
+    };
+    match self.lru.insert(key, stamped) {
+      None => {}
+      Some(Insert::Replaced { key, value }) | Some(Insert::Evicted { key, value }) => {
+        dispose(key, value)
+      }
+      // Only a zero-capacity map rejects, and `new` never builds one.
+      Some(Insert::Rejected { key, value }) => dispose(key, value),
+    }
+  }
+
+  /// Removes `key`; returns the entry unless it was missing or expired
+  /// (an expired entry is still removed and handed to `dispose`).
+  pub fn remove<Q>(
+    &mut self,
+    key: &Q,
+    now: impl Fn() -> f64,
+    dispose: impl FnOnce(K, Stamped<V>),
+  ) -> Option<(K, Stamped<V>)>
+  where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+  {
+    let (k, v) = self.lru.remove_entry(key)?;
+    if v.is_expired(&now) {
+      dispose(k, v);
+      None
+    } else {
+      Some((k, v))
+    }
+  }
+
+  /// Removes and returns the least recently used live entry, reclaiming any
+  /// expired entries found on the way. O(1) plus the expired entries skipped.
+  pub fn pop_lru(
+    &mut self,
+    now: impl Fn() -> f64,
+    mut dispose: impl FnMut(K, Stamped<V>),
+  ) -> Option<(K, Stamped<V>)> {
+    while let Some((k, v)) = self.lru.pop_lru() {
+      if v.is_expired(&now) {
+        dispose(k, v);
+      } else {
+        return Some((k, v));
+      }
+    }
+    None
+  }
+
+  /// The least recently used live entry, without removing it; expired entries
+  /// at the LRU end are reclaimed first.
+  pub fn peek_lru(
+    &mut self,
+    now: impl Fn() -> f64,
+    mut dispose: impl FnMut(K, Stamped<V>),
+  ) -> Option<(&K, &Stamped<V>)> {
+    while self.lru.peek_lru().is_some_and(|(_, v)| v.is_expired(&now)) {
+      if let Some((k, v)) = self.lru.pop_lru() {
+        dispose(k, v);
+      }
+    }
+    self.lru.peek_lru()
+  }
+
+  /// Removes every entry, handing each to `dispose`.
+  pub fn clear(&mut self, mut dispose: impl FnMut(K, Stamped<V>)) {
+    while let Some((k, v)) = self.lru.pop_lru() {
+      dispose(k, v);
+    }
+  }
+
+  /// Reclaims every expired entry; returns how many. O(len).
+  pub fn purge_stale(&mut self, now: impl Fn() -> f64, mut dispose: impl FnMut(K, Stamped<V>)) -> usize
+  where
+    K: Clone,
+  {
+    let t = now();
+    let stale: alloc::vec::Vec<K> = self
+      .lru
+      .iter()
+      .filter(|(_, v)| v.expires_at <= t)
+      .map(|(k, _)| k.clone())
+      .collect();
+    for k in &stale {
+      if let Some((k, v)) = self.lru.remove_entry(k) {
+        dispose(k, v);
+      }
+    }
+    stale.len()
+  }
+
+  /// Live entries from most to least recently used (expired ones skipped).
+  pub fn iter<'a>(
+    &'a self,
+    now: impl Fn() -> f64 + 'a,
+  ) -> impl DoubleEndedIterator<Item = (&'a K, &'a Stamped<V>)> + 'a {
+    self.lru.iter().filter(move |(_, v)| !v.is_expired(&now))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use alloc::rc::Rc;
+  use alloc::string::String;
+  use alloc::vec::Vec;
+  use core::cell::Cell;
+
+  fn keep<K, V>(_: K, _: Stamped<V>) {}
+
+  #[test]
+  fn rejects_zero_and_huge_capacity() {
+    assert!(TimedLru::<u32, u32>::new(Capacity::Bounded(0)).is_err());
+    assert!(TimedLru::<u32, u32>::new(Capacity::Bounded(MAX_CAPACITY + 1)).is_err());
+    assert_eq!(
+      TimedLru::<u32, u32>::new(Capacity::Bounded(3)).unwrap().capacity(),
+      Some(3)
+    );
+    assert_eq!(TimedLru::<u32, u32>::new(Capacity::Unbounded).unwrap().capacity(), None);
+  }
+
+  #[test]
+  fn set_existing_key_updates_in_place() {
+    let mut c = TimedLru::new(Capacity::Bounded(3)).unwrap();
+    let mut replaced = Vec::new();
+    c.insert("a", 1, 10.0, f64::INFINITY, keep);
+    c.insert("b", 2, 11.0, f64::INFINITY, keep);
+    c.insert("a", 3, 12.0, f64::INFINITY, |k, v| replaced.push((k, v.value)));
+    assert_eq!(c.len(), 2);
+    assert_eq!(replaced, [("a", 1)]);
+    // "a" is now MRU; popping gives b then the newer a.
+    assert_eq!(c.pop_lru(|| 0.0, keep).map(|(k, v)| (k, v.value)), Some(("b", 2)));
+    let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
+    assert_eq!((k, v.value, v.timestamp), ("a", 3, 12.0));
+    assert!(c.pop_lru(|| 0.0, keep).is_none());
+  }
+
+  #[test]
+  fn size_never_exceeds_capacity_and_evicts_lru() {
+    let mut c = TimedLru::new(Capacity::Bounded(2)).unwrap();
+    let mut evicted = Vec::new();
+    for i in 0..5 {
+      c.insert(i, i, 0.0, f64::INFINITY, |k, _| evicted.push(k));
+      assert!(c.len() <= 2);
+    }
+    assert_eq!(evicted, [0, 1, 2]);
+  }
+
+  #[test]
+  fn popping_last_entry_leaves_usable_cache() {
+    let mut c = TimedLru::new(Capacity::Bounded(1)).unwrap();
+    c.insert(String::from("x"), 1, 5.0, f64::INFINITY, keep);
+    let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
+    assert_eq!((k.as_str(), v.value, v.timestamp), ("x", 1, 5.0));
+    assert!(c.is_empty());
+    assert!(c.peek_lru(|| 0.0, keep).is_none());
+    c.insert(String::from("y"), 2, 6.0, f64::INFINITY, keep);
+    assert_eq!(c.peek_lru(|| 0.0, keep).map(|(k, v)| (k.as_str(), v.value)), Some(("y", 2)));
+  }
+
+  #[test]
+  fn expired_entries_are_never_returned() {
+    let now = Cell::new(100.0);
+    let clock = || now.get();
+    let mut c = TimedLru::new(Capacity::Bounded(4)).unwrap();
+    let mut disposed = Vec::new();
+    c.insert("short", 1, 0.0, 150.0, keep);
+    c.insert("long", 2, 0.0, 1000.0, keep);
+    c.insert("forever", 3, 0.0, f64::INFINITY, keep);
+    assert!(c.get("short", clock, keep).is_some());
+    now.set(150.0);
+    assert!(c.peek("short", clock).is_none());
+    assert!(!c.contains("short", clock));
+    assert!(c.get("short", clock, |k, _| disposed.push(k)).is_none());
+    assert_eq!(disposed, ["short"]);
+    assert_eq!(c.len(), 2);
+    now.set(5000.0);
+    let live: Vec<_> = c.iter(clock).map(|(k, _)| *k).collect();
+    assert_eq!(live, ["forever"]);
+    // "long" is now the LRU entry and expired: pop skips and disposes it.
+    assert_eq!(c.pop_lru(clock, |k, _| disposed.push(k)).map(|(k, _)| k), Some("forever"));
+    assert_eq!(disposed, ["short", "long"]);
+    assert!(c.is_empty());
+  }
+
+  #[test]
+  fn remove_of_expired_entry_reports_missing() {
+    let mut c = TimedLru::new(Capacity::Bounded(2)).unwrap();
+    c.insert(1, 1, 0.0, 10.0, keep);
+    let mut disposed = 0;
+    assert!(c.remove(&1, || 20.0, |_, _| disposed += 1).is_none());
+    assert_eq!((disposed, c.len()), (1, 0));
+  }
+
+  #[test]
+  fn peek_lru_reclaims_expired_tail() {
+    let mut c = TimedLru::new(Capacity::Bounded(3)).unwrap();
+    c.insert(1, 1, 0.0, 10.0, keep);
+    c.insert(2, 2, 0.0, 10.0, keep);
+    c.insert(3, 3, 0.0, f64::INFINITY, keep);
+    let mut disposed = Vec::new();
+    assert_eq!(c.peek_lru(|| 10.0, |k, _| disposed.push(k)).map(|(k, _)| *k), Some(3));
+    assert_eq!(disposed, [1, 2]);
+  }
+
+  #[test]
+  fn purge_stale_removes_only_expired() {
+    let mut c = TimedLru::new(Capacity::Bounded(8)).unwrap();
+    for i in 0..8 {
+      c.insert(i, i, 0.0, if i % 2 == 0 { 5.0 } else { f64::INFINITY }, keep);
+    }
+    let mut n = 0;
+    assert_eq!(c.purge_stale(|| 6.0, |_, _| n += 1), 4);
+    assert_eq!((n, c.len()), (4, 4));
+  }
+
+  #[test]
+  fn unbounded_grows_and_keeps_order() {
+    let mut c = TimedLru::new(Capacity::Unbounded).unwrap();
+    for i in 0..1000u32 {
+      c.insert(i, i, i as f64, f64::INFINITY, keep);
+    }
+    assert_eq!(c.len(), 1000);
+    for i in 0..1000u32 {
+      let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
+      assert_eq!((k, v.timestamp), (i, i as f64));
+    }
+  }
+
+  #[test]
+  fn disposal_accounts_for_every_value() {
+    let token = Rc::new(());
+    {
+      let mut c = TimedLru::new(Capacity::Bounded(4)).unwrap();
+      let mut disposed = 0;
+      for i in 0..10 {
+        c.insert(i % 6, Rc::clone(&token), 0.0, f64::INFINITY, |_, _| disposed += 1);
+      }
+      assert_eq!(Rc::strong_count(&token), 1 + c.len());
+      c.clear(|_, _| disposed += 1);
+      assert_eq!(disposed, 10);
+    }
+    assert_eq!(Rc::strong_count(&token), 1);
+  }
+}

@@ -1,0 +1,61 @@
+// `npm test`: every check the project has, in order, stopping at the first failure.
+//   Rust: fmt, clippy (workspace, and the no_std crate without default features), cargo test
+//   JS:   build the addon if needed, ava on this Node (and on every Node binary listed in
+//         LRUKIT_EXTRA_NODES, separated by the path delimiter), tsc over a consumer file,
+//         the same specs under Bun, oxlint.
+import { spawnSync } from 'node:child_process'
+import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { existsSync } from 'node:fs'
+
+import { buildIfNeeded } from './build-if-needed.mjs'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const bin = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name)
+
+const steps = [
+  ['cargo fmt', 'cargo', ['fmt', '--all', '--', '--check']],
+  ['cargo clippy', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings']],
+  [
+    'cargo clippy (no_std)',
+    'cargo',
+    ['clippy', '-p', 'lrukit-array-lru', '--no-default-features', '--', '-D', 'warnings'],
+  ],
+  ['cargo test', 'cargo', ['test', '--workspace']],
+  ['build addon', null, () => buildIfNeeded()],
+  ['ava (node ' + process.version + ')', process.execPath, ['--expose-gc', join(root, 'node_modules/ava/entrypoints/cli.mjs')]],
+]
+for (const node of (process.env.LRUKIT_EXTRA_NODES ?? '').split(delimiter).filter(Boolean)) {
+  const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()
+  steps.push([`ava (node ${version})`, node, ['--expose-gc', join(root, 'node_modules/ava/entrypoints/cli.mjs')]])
+}
+steps.push(['tsc --noEmit (consumer types)', bin('tsc'), ['-p', '__test__/tsconfig.json', '--noEmit']])
+if (existsSync(bin('bun')) && process.env.LRUKIT_SKIP_BUN !== '1') {
+  steps.push(['bun test', bin('bun'), ['test', '--timeout', '60000', '__test__']])
+}
+steps.push(['oxlint', bin('oxlint'), ['--deny-warnings', '.']])
+
+let passed = 0
+for (const [name, cmd, args] of steps) {
+  console.log(`\n=== ${name}`)
+  let ok
+  if (cmd === null) {
+    try {
+      args()
+      ok = true
+    } catch (e) {
+      console.error(e.message)
+      ok = false
+    }
+  } else {
+    const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
+    ok = r.status === 0
+  }
+  if (!ok) {
+    console.error(`\n✗ ${name} failed`)
+    console.log(`steps: ${passed} passed, 1 failed`)
+    process.exit(1)
+  }
+  passed++
+}
+console.log(`\nsteps: ${passed} passed, 0 failed`)
