@@ -327,3 +327,58 @@ test('works inside a worker_thread (each thread has its own caches)', async (t) 
   t.is(msg.size, 2)
   t.is(msg.popped.key, 'b')
 })
+
+test('re-entrant calls from element getters are refused, not aliased', (t) => {
+  const c = new LruCache({ capacity: 4 })
+  c.set('a', 1)
+  const keys = ['a']
+  Object.defineProperty(keys, 1, {
+    get() {
+      c.set('sneaky', 1)
+      return 'b'
+    },
+  })
+  t.throws(() => c.getMany(keys), { code: 'ERR_LRUKIT_REENTRANT' })
+  t.throws(() => c.getMany(new Proxy(['a'], {})), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.is(c.get('a'), 1, 'the cache still works after a refused re-entrant call')
+  t.false(c.has('sneaky'))
+  // options are read before the cache is borrowed, so a getter may use the cache
+  const opts = {
+    get ttl() {
+      return c.get('a') === 1 ? 0 : 5
+    },
+  }
+  c.set('b', 2, opts)
+  t.is(c.get('b'), 2)
+})
+
+test('hot methods work detached from the instance', (t) => {
+  const c = new LruCache({ capacity: 4 })
+  const { get, set } = c
+  set('k', 'v')
+  t.is(get('k'), 'v')
+  t.is(c.get('k'), 'v')
+  t.false(Object.keys(c).includes('get'), 'methods are not enumerable')
+  t.true(c instanceof LruCache)
+})
+
+test('a garbage-collected cache releases the values it held', async (t) => {
+  if (!fullGc()) return t.pass()
+  const refs = []
+  ;(() => {
+    const c = new LruCache({ capacity: 8 })
+    for (let i = 0; i < 4; i++) {
+      const o = { i }
+      refs.push(new WeakRef(o))
+      c.set(i, o)
+    }
+  })()
+  for (let i = 0; i < 20 && refs.some((r) => r.deref()); i++) {
+    await sleep(10)
+    fullGc()
+  }
+  t.true(
+    refs.every((r) => r.deref() === undefined),
+    'values of a collected cache are collectable',
+  )
+})

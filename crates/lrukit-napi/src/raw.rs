@@ -18,7 +18,7 @@
 //!   state still references.
 //! - The state is only ever borrowed shared (`&S`); its mutable parts live in a
 //!   `RefCell`, so a call re-entered from JavaScript that the first call
-//!   triggered (a getter on an options object, a Proxy of an array) is refused
+//!   triggered (an accessor element of an array it reads) is refused
 //!   with an error instead of aliasing.
 //!
 //! The `.d.ts` of these methods lives in `types/header.d.ts`.
