@@ -22,6 +22,7 @@ const steps = [
     ['clippy', '-p', 'lrukit-array-lru', '--no-default-features', '--', '-D', 'warnings'],
   ],
   ['cargo test', 'cargo', ['test', '--workspace']],
+  ['cargo test (no_std)', 'cargo', ['test', '-p', 'lrukit-array-lru', '--no-default-features']],
   ['build addon', null, () => buildIfNeeded()],
   ['ava (node ' + process.version + ')', process.execPath, ['--expose-gc', join(root, 'node_modules/ava/entrypoints/cli.mjs')]],
 ]

@@ -155,6 +155,36 @@ fn push_bigint(out: &mut Vec<u8>, big: &BigInt) {
   }
 }
 
+/// Many encoded keys in one buffer (for batch calls), reused across calls.
+#[derive(Default)]
+pub struct KeyBatch {
+  bytes: Vec<u8>,
+  ends: Vec<usize>,
+}
+
+impl KeyBatch {
+  pub fn clear(&mut self) {
+    self.bytes.clear();
+    self.ends.clear();
+  }
+
+  pub fn push(&mut self, key: &[u8]) {
+    self.bytes.extend_from_slice(key);
+    self.ends.push(self.bytes.len());
+  }
+
+  /// The `i`-th key (empty past the end, which matches no stored key).
+  pub fn get(&self, i: usize) -> &[u8] {
+    let end = self.ends.get(i).copied().unwrap_or(0);
+    let start = if i == 0 {
+      0
+    } else {
+      self.ends.get(i - 1).copied().unwrap_or(0)
+    };
+    self.bytes.get(start..end).unwrap_or(&[])
+  }
+}
+
 /// Copies an encoded lookup key into its stored form.
 pub fn to_stored(bytes: &[u8]) -> KeyBytes {
   KeyBytes::from_slice(bytes)

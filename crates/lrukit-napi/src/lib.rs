@@ -6,7 +6,6 @@ mod errors;
 mod key;
 mod lru_cache;
 mod raw;
-pub mod timed_tmp;
 mod value;
 
 /// Does nothing. Exists so benchmarks can show the cost of crossing the

@@ -4,7 +4,7 @@ use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::timed_tmp::{Capacity, Stamped, TimedLru, MAX_CAPACITY};
+use lrukit_array_lru::timed::{Capacity, Stamped, TimedLru, MAX_CAPACITY};
 use napi::{
   bindgen_prelude::{Array, JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
   sys, Env, JsValue, Result, Unknown, ValueType,
@@ -12,8 +12,8 @@ use napi::{
 use napi_derive::napi;
 
 use crate::errors;
+use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
 use crate::raw::{self, raw_methods};
-use crate::key::{self, KeyBytes, KeyScratch};
 use crate::value::Val;
 
 /// Milliseconds since the Unix epoch, like `Date.now()`.
@@ -48,6 +48,8 @@ struct LruShared {
 struct LruState {
   inner: TimedLru<KeyBytes, Val>,
   scratch: KeyScratch,
+  /// Encoded keys of a `getMany` batch.
+  batch: KeyBatch,
   /// Default TTL in ms (`INFINITY` = none).
   ttl: f64,
 }
@@ -66,7 +68,11 @@ pub struct LruCacheOptions {
 
 fn number_arg(env: &Env, v: &Unknown, code: &str, what: &str) -> Result<f64> {
   if v.get_type()? != ValueType::Number {
-    return Err(errors::type_error(env, code, &format!("{what} must be a number")));
+    return Err(errors::type_error(
+      env,
+      code,
+      &format!("{what} must be a number"),
+    ));
   }
   // SAFETY: the value was just checked to be a number.
   unsafe { v.cast::<f64>() }
@@ -149,7 +155,12 @@ impl JsLruCache {
         "new LruCache(options) needs an options object with a capacity",
       ));
     };
-    let cap = number_arg(&env, &options.capacity, errors::INVALID_CAPACITY, "capacity")?;
+    let cap = number_arg(
+      &env,
+      &options.capacity,
+      errors::INVALID_CAPACITY,
+      "capacity",
+    )?;
     let capacity = if cap == f64::INFINITY {
       Capacity::Unbounded
     } else if cap >= 1.0 && cap.fract() == 0.0 && cap <= MAX_CAPACITY as f64 {
@@ -169,6 +180,7 @@ impl JsLruCache {
       state: RefCell::new(LruState {
         inner,
         scratch: KeyScratch::default(),
+        batch: KeyBatch::default(),
         ttl,
       }),
     });
@@ -190,7 +202,13 @@ impl JsLruCache {
   /// The capacity given at construction (`Infinity` when unbounded).
   #[napi(getter)]
   pub fn capacity(&self, env: &Env) -> Result<f64> {
-    Ok(self.state(env)?.inner.capacity().map_or(f64::INFINITY, |c| c as f64))
+    Ok(
+      self
+        .state(env)?
+        .inner
+        .capacity()
+        .map_or(f64::INFINITY, |c| c as f64),
+    )
   }
 
   /// Removes every entry.
@@ -329,7 +347,12 @@ impl JsLruCache {
 
 /// `get(key)`: the value, promoted to most recently used; `undefined` if
 /// missing or expired.
-fn get(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+fn get(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
@@ -340,7 +363,12 @@ fn get(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Res
 }
 
 /// `peek(key)`: like `get` without promoting.
-fn peek(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+fn peek(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
@@ -351,7 +379,12 @@ fn peek(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Re
 }
 
 /// `has(key)`: present and not expired; does not promote.
-fn has(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+fn has(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
@@ -359,7 +392,12 @@ fn has(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Res
 }
 
 /// `delete(key)`: true when a live entry was removed.
-fn delete(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+fn delete(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
@@ -374,7 +412,12 @@ fn delete(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> 
 }
 
 /// `set(key, value, options?)`: returns `this`.
-fn set(env: &Env, this: &LruShared, this_js: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+fn set(
+  env: &Env,
+  this: &LruShared,
+  this_js: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   let (timestamp, ttl) = match args[2].get_type()? {
     ValueType::Undefined | ValueType::Null => (None, None),
     ValueType::Object => {
@@ -393,31 +436,57 @@ fn set(env: &Env, this: &LruShared, this_js: sys::napi_value, args: &[Unknown]) 
       ))
     }
   };
-  this.state(env)?.store(env, &args[0], &args[1], timestamp, ttl)?;
+  this
+    .state(env)?
+    .store(env, &args[0], &args[1], timestamp, ttl)?;
   Ok(this_js)
 }
 
 /// `getMany(keys)`: values in order, `undefined` for misses; promotes like `get`.
-fn get_many(env: &Env, this: &LruShared, _: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+/// All keys are read first, then looked up in one pipelined pass.
+fn get_many(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   let keys = as_array(env, &args[0], "getMany(keys) needs an array of keys")?;
   let n = keys.len();
   let mut out = env.create_array(n)?;
   let mut state = this.state(env)?;
-  let state = &mut *state;
+  let LruState {
+    inner,
+    scratch,
+    batch,
+    ..
+  } = &mut *state;
+  batch.clear();
   for i in 0..n {
-    let key = element(env, &keys, i)?;
-    let k = state.scratch.encode(env, &key)?;
-    if let Some(entry) = state.inner.get(k, now_ms, release(env)) {
-      out.set(i, entry.value.to_js(env)?)?;
-    }
+    batch.push(scratch.encode(env, &element(env, &keys, i)?)?);
   }
+  inner.get_many(
+    n as usize,
+    |i| batch.get(i),
+    now_ms,
+    release(env),
+    |i, entry| out.set(i as u32, entry.value.to_js(env)?),
+  )?;
   Ok(out.raw())
 }
 
 /// `setMany(entries)`: `[key, value]` pairs stored in order; returns `this`.
-fn set_many(env: &Env, this: &LruShared, this_js: sys::napi_value, args: &[Unknown]) -> Result<sys::napi_value> {
+fn set_many(
+  env: &Env,
+  this: &LruShared,
+  this_js: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
   const PAIR: &str = "setMany(entries): each entry must be a [key, value] array";
-  let entries = as_array(env, &args[0], "setMany(entries) needs an array of [key, value] pairs")?;
+  let entries = as_array(
+    env,
+    &args[0],
+    "setMany(entries) needs an array of [key, value] pairs",
+  )?;
   let mut state = this.state(env)?;
   for i in 0..entries.len() {
     let pair = element(env, &entries, i)?;

@@ -63,8 +63,16 @@ pub unsafe fn dispatch<S: Bound>(
   let mut data: *mut c_void = ptr::null_mut();
   // SAFETY: `argv` has room for `argc` values; N-API fills missing ones with
   // `undefined`.
-  let status =
-    unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), &mut this, &mut data) };
+  let status = unsafe {
+    sys::napi_get_cb_info(
+      env,
+      info,
+      &mut argc,
+      argv.as_mut_ptr(),
+      &mut this,
+      &mut data,
+    )
+  };
   let result = napi::check_status!(status).and_then(|()| {
     // SAFETY: `data` is the `Rc<S>` pointer `bind_methods` gave this function;
     // the function is running, so its finalizer has not released that count.
@@ -117,12 +125,26 @@ pub fn bind_methods<S: Bound>(
     // SAFETY: `name` is NUL-terminated; `data` stays valid until the finalizer
     // below runs.
     let created = napi::check_status!(unsafe {
-      sys::napi_create_function(env.raw(), name.as_ptr() as *const c_char, name.len() as isize - 1, method, data, &mut function)
+      sys::napi_create_function(
+        env.raw(),
+        name.as_ptr() as *const c_char,
+        name.len() as isize - 1,
+        method,
+        data,
+        &mut function,
+      )
     })
     .and_then(|()| {
       // SAFETY: attaches the release of `data` to the function's lifetime.
       napi::check_status!(unsafe {
-        sys::napi_add_finalizer(env.raw(), function, data, Some(finalize_function::<S>), ptr::null_mut(), ptr::null_mut())
+        sys::napi_add_finalizer(
+          env.raw(),
+          function,
+          data,
+          Some(finalize_function::<S>),
+          ptr::null_mut(),
+          ptr::null_mut(),
+        )
       })
     });
     if let Err(e) = created {

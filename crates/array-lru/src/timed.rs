@@ -20,12 +20,14 @@
 use core::borrow::Borrow;
 use core::hash::{BuildHasher, Hash};
 
-use lrukit_array_lru::{HeapLru, Insert};
-extern crate alloc;
+use alloc::vec::Vec;
+
+use crate::{HeapLru, Insert};
 
 /// A value with its insert timestamp and expiry deadline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stamped<V> {
+  /// The stored value.
   pub value: V,
   /// Insert timestamp supplied by the caller.
   pub timestamp: f64,
@@ -59,7 +61,7 @@ pub const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
 const UNBOUNDED_INITIAL: usize = 64;
 
 /// LRU map with insert timestamps and per-entry expiry; see the module docs.
-pub struct TimedLru<K, V, S = foldhash::fast::FixedState> {
+pub struct TimedLru<K, V, S = crate::FixedState> {
   lru: HeapLru<K, Stamped<V>, u32, S>,
   unbounded: bool,
 }
@@ -90,6 +92,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     self.lru.len()
   }
 
+  /// True when no entries are stored.
   #[inline]
   pub fn is_empty(&self) -> bool {
     self.lru.is_empty()
@@ -113,21 +116,78 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     K: Borrow<Q>,
     Q: Hash + Eq + ?Sized,
   {
-    let entry: *const Stamped<V> = self.lru.get_mut(key)?;
+    let h = self.lru.hash_key(key);
+    self.get_hashed(h, key, &now, dispose)
+  }
+
+  /// Looks up `n` keys in order, with exactly the effects of `n` calls of
+  /// [`TimedLru::get`] (hits promoted, expired entries reclaimed), handing each
+  /// hit to `found(i, entry)`. The hashes are computed first and the memory of
+  /// upcoming entries is prefetched while earlier keys are processed, so a
+  /// batch over a large cache waits on far fewer cache misses than single
+  /// calls. Stops at the first error `found` returns.
+  pub fn get_many<'q, Q, E>(
+    &mut self,
+    n: usize,
+    key: impl Fn(usize) -> &'q Q,
+    now: impl Fn() -> f64,
+    mut dispose: impl FnMut(K, Stamped<V>),
+    mut found: impl FnMut(usize, &Stamped<V>) -> Result<(), E>,
+  ) -> Result<(), E>
+  where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized + 'q,
+  {
+    /// How many keys ahead the entry of a key is prefetched.
+    const AHEAD: usize = 8;
+    let hashes: Vec<u64> = (0..n)
+      .map(|i| {
+        let h = self.lru.hash_key(key(i));
+        self.lru.prefetch_bucket(h);
+        h
+      })
+      .collect();
+    for (i, &h) in hashes.iter().enumerate() {
+      if let Some(&ahead) = hashes.get(i + AHEAD) {
+        self.lru.prefetch_entry(ahead);
+      }
+      if let Some(&ahead) = hashes.get(i + AHEAD / 2) {
+        self.lru.prefetch_neighbours(ahead);
+      }
+      if let Some(entry) = self.get_hashed(h, key(i), &now, &mut dispose) {
+        found(i, entry)?;
+      }
+    }
+    Ok(())
+  }
+
+  #[inline]
+  fn get_hashed<Q>(
+    &mut self,
+    h: u64,
+    key: &Q,
+    now: &impl Fn() -> f64,
+    dispose: impl FnOnce(K, Stamped<V>),
+  ) -> Option<&Stamped<V>>
+  where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+  {
+    let entry: *const Stamped<V> = self.lru.get_mut_hashed(h, key)?;
     // SAFETY: `entry` points into `self.lru`'s value array and was produced by
     // a unique borrow that ended just now; it is dereferenced before any other
     // access to `self.lru`, and on the expired path it is not used again after
     // `remove_entry` mutates the map. (This is the conditional-return case the
     // current borrow checker rejects although it is sound.)
-    let expired = unsafe { &*entry }.is_expired(&now);
+    let expired = unsafe { &*entry }.is_expired(now);
     if expired {
       if let Some((k, v)) = self.lru.remove_entry(key) {
         dispose(k, v);
       }
       return None;
     }
-    // SAFETY: as above; nothing has touched `self.lru` since `get_mut`, and the
-    // returned borrow keeps `self` borrowed for its lifetime.
+    // SAFETY: as above; nothing has touched `self.lru` since `get_mut_hashed`,
+    // and the returned borrow keeps `self` borrowed for its lifetime.
     Some(unsafe { &*entry })
   }
 
@@ -245,12 +305,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   }
 
   /// Reclaims every expired entry; returns how many. O(len).
-  pub fn purge_stale(&mut self, now: impl Fn() -> f64, mut dispose: impl FnMut(K, Stamped<V>)) -> usize
+  pub fn purge_stale(
+    &mut self,
+    now: impl Fn() -> f64,
+    mut dispose: impl FnMut(K, Stamped<V>),
+  ) -> usize
   where
     K: Clone,
   {
     let t = now();
-    let stale: alloc::vec::Vec<K> = self
+    let stale: Vec<K> = self
       .lru
       .iter()
       .filter(|(_, v)| v.expires_at <= t)
@@ -288,10 +352,17 @@ mod tests {
     assert!(TimedLru::<u32, u32>::new(Capacity::Bounded(0)).is_err());
     assert!(TimedLru::<u32, u32>::new(Capacity::Bounded(MAX_CAPACITY + 1)).is_err());
     assert_eq!(
-      TimedLru::<u32, u32>::new(Capacity::Bounded(3)).unwrap().capacity(),
+      TimedLru::<u32, u32>::new(Capacity::Bounded(3))
+        .unwrap()
+        .capacity(),
       Some(3)
     );
-    assert_eq!(TimedLru::<u32, u32>::new(Capacity::Unbounded).unwrap().capacity(), None);
+    assert_eq!(
+      TimedLru::<u32, u32>::new(Capacity::Unbounded)
+        .unwrap()
+        .capacity(),
+      None
+    );
   }
 
   #[test]
@@ -300,11 +371,16 @@ mod tests {
     let mut replaced = Vec::new();
     c.insert("a", 1, 10.0, f64::INFINITY, keep);
     c.insert("b", 2, 11.0, f64::INFINITY, keep);
-    c.insert("a", 3, 12.0, f64::INFINITY, |k, v| replaced.push((k, v.value)));
+    c.insert("a", 3, 12.0, f64::INFINITY, |k, v| {
+      replaced.push((k, v.value))
+    });
     assert_eq!(c.len(), 2);
     assert_eq!(replaced, [("a", 1)]);
     // "a" is now MRU; popping gives b then the newer a.
-    assert_eq!(c.pop_lru(|| 0.0, keep).map(|(k, v)| (k, v.value)), Some(("b", 2)));
+    assert_eq!(
+      c.pop_lru(|| 0.0, keep).map(|(k, v)| (k, v.value)),
+      Some(("b", 2))
+    );
     let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
     assert_eq!((k, v.value, v.timestamp), ("a", 3, 12.0));
     assert!(c.pop_lru(|| 0.0, keep).is_none());
@@ -330,7 +406,10 @@ mod tests {
     assert!(c.is_empty());
     assert!(c.peek_lru(|| 0.0, keep).is_none());
     c.insert(String::from("y"), 2, 6.0, f64::INFINITY, keep);
-    assert_eq!(c.peek_lru(|| 0.0, keep).map(|(k, v)| (k.as_str(), v.value)), Some(("y", 2)));
+    assert_eq!(
+      c.peek_lru(|| 0.0, keep).map(|(k, v)| (k.as_str(), v.value)),
+      Some(("y", 2))
+    );
   }
 
   #[test]
@@ -353,9 +432,64 @@ mod tests {
     let live: Vec<_> = c.iter(clock).map(|(k, _)| *k).collect();
     assert_eq!(live, ["forever"]);
     // "long" is now the LRU entry and expired: pop skips and disposes it.
-    assert_eq!(c.pop_lru(clock, |k, _| disposed.push(k)).map(|(k, _)| k), Some("forever"));
+    assert_eq!(
+      c.pop_lru(clock, |k, _| disposed.push(k)).map(|(k, _)| k),
+      Some("forever")
+    );
     assert_eq!(disposed, ["short", "long"]);
     assert!(c.is_empty());
+  }
+
+  #[test]
+  fn get_many_equals_repeated_get() {
+    let mut a = TimedLru::new(Capacity::Bounded(50)).unwrap();
+    let mut b = TimedLru::new(Capacity::Bounded(50)).unwrap();
+    for i in 0..60u32 {
+      let expires = if i % 7 == 0 { 5.0 } else { f64::INFINITY };
+      a.insert(i, i * 10, 0.0, expires, keep);
+      b.insert(i, i * 10, 0.0, expires, keep);
+    }
+    let keys: Vec<u32> = (0..200u32).map(|i| (i * 37) % 70).collect();
+    let mut batch = Vec::new();
+    let (mut da, mut db) = (0, 0);
+    a.get_many(
+      keys.len(),
+      |i| &keys[i],
+      || 10.0,
+      |_, _| da += 1,
+      |i, e| {
+        batch.push((i, e.value));
+        Ok::<(), ()>(())
+      },
+    )
+    .unwrap();
+    let single: Vec<(usize, u32)> = keys
+      .iter()
+      .enumerate()
+      .filter_map(|(i, k)| b.get(k, || 10.0, |_, _| db += 1).map(|e| (i, e.value)))
+      .collect();
+    assert_eq!(batch, single);
+    assert_eq!(da, db);
+    let order_a: Vec<u32> = a.iter(|| 10.0).map(|(k, _)| *k).collect();
+    let order_b: Vec<u32> = b.iter(|| 10.0).map(|(k, _)| *k).collect();
+    assert_eq!(order_a, order_b, "promotions happen in the same order");
+    // an error from `found` stops the batch
+    let mut seen = 0;
+    let r = a.get_many(
+      keys.len(),
+      |i| &keys[i],
+      || 10.0,
+      keep,
+      |_, _| {
+        seen += 1;
+        if seen == 3 {
+          Err("stop")
+        } else {
+          Ok(())
+        }
+      },
+    );
+    assert_eq!((r, seen), (Err("stop"), 3));
   }
 
   #[test]
@@ -374,7 +508,11 @@ mod tests {
     c.insert(2, 2, 0.0, 10.0, keep);
     c.insert(3, 3, 0.0, f64::INFINITY, keep);
     let mut disposed = Vec::new();
-    assert_eq!(c.peek_lru(|| 10.0, |k, _| disposed.push(k)).map(|(k, _)| *k), Some(3));
+    assert_eq!(
+      c.peek_lru(|| 10.0, |k, _| disposed.push(k))
+        .map(|(k, _)| *k),
+      Some(3)
+    );
     assert_eq!(disposed, [1, 2]);
   }
 
@@ -382,7 +520,13 @@ mod tests {
   fn purge_stale_removes_only_expired() {
     let mut c = TimedLru::new(Capacity::Bounded(8)).unwrap();
     for i in 0..8 {
-      c.insert(i, i, 0.0, if i % 2 == 0 { 5.0 } else { f64::INFINITY }, keep);
+      c.insert(
+        i,
+        i,
+        0.0,
+        if i % 2 == 0 { 5.0 } else { f64::INFINITY },
+        keep,
+      );
     }
     let mut n = 0;
     assert_eq!(c.purge_stale(|| 6.0, |_, _| n += 1), 4);
@@ -409,7 +553,9 @@ mod tests {
       let mut c = TimedLru::new(Capacity::Bounded(4)).unwrap();
       let mut disposed = 0;
       for i in 0..10 {
-        c.insert(i % 6, Rc::clone(&token), 0.0, f64::INFINITY, |_, _| disposed += 1);
+        c.insert(i % 6, Rc::clone(&token), 0.0, f64::INFINITY, |_, _| {
+          disposed += 1
+        });
       }
       assert_eq!(Rc::strong_count(&token), 1 + c.len());
       c.clear(|_, _| disposed += 1);
