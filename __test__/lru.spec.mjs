@@ -277,7 +277,7 @@ test('values are released when removed, evicted, replaced or cleared', async (t)
   const c = new LruCache({ capacity: 2 })
   const refs = []
   const put = (key) => {
-    const o = { key, payload: new Array(100).fill(key) }
+    const o = { key, payload: Array.from({ length: 100 }, () => key) }
     refs.push(new WeakRef(o))
     c.set(key, o)
   }

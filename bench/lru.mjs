@@ -47,7 +47,7 @@ function zipfStream(n, s, count, seed) {
   let sum = 0
   for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s)
   const rand = rng(seed)
-  const out = new Array(count)
+  const out = Array.from({ length: count })
   for (let j = 0; j < count; j++) {
     const u = rand() * sum
     let lo = 0
