@@ -20,7 +20,9 @@ use crate::value::Val;
 fn now_ms() -> f64 {
   SystemTime::now()
     .duration_since(UNIX_EPOCH)
-    .map_or(0.0, |d| (d.as_secs() * 1000 + u64::from(d.subsec_millis())) as f64)
+    .map_or(0.0, |d| {
+      (d.as_secs() * 1000 + u64::from(d.subsec_millis())) as f64
+    })
 }
 
 /// A fixed-capacity least-recently-used cache whose entries live in native
