@@ -134,6 +134,13 @@ test('key types: strings, numbers, bigints and bytes are distinct, SameValueZero
   c.set(long, 'long')
   t.is(c.get(long), 'long')
   t.is(c.get(long + 'x'), undefined)
+  // multi-byte characters straddling the end of the fast-path buffer must not truncate keys
+  for (let n = 240; n < 270; n++) {
+    const prefix = 'a'.repeat(n)
+    c.set(prefix + '€€', 'euro')
+    t.is(c.get(prefix + '€'), undefined, `length ${n}: a prefix is another key`)
+    t.is(c.get(prefix + '€€'), 'euro')
+  }
   c.set('', 'empty')
   t.is(c.get(''), 'empty')
   c.set('emoji 🎉', 'party')

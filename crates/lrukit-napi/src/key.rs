@@ -85,7 +85,7 @@ fn invalid_key(env: &Env) -> napi::Error {
 
 /// Appends the UTF-8 bytes of the JS string `raw` to `out` with at most two
 /// N-API calls and no allocation when the string fits the spare capacity.
-fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<()> {
+pub fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<()> {
   let start = out.len();
   let spare = out.capacity() - start;
   let mut written = 0usize;
@@ -102,7 +102,10 @@ fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<()> {
       )
     };
     napi::check_status!(status)?;
-    if written + 1 < spare {
+    // N-API never splits a character, so a truncated copy can stop up to 3
+    // bytes short of the buffer's end (plus the NUL): only a copy that left
+    // room for a whole 4-byte character is known to be complete.
+    if written + 4 < spare {
       // SAFETY: N-API initialised `written` bytes after `start`.
       unsafe { out.set_len(start + written) };
       return Ok(());
