@@ -45,6 +45,43 @@ export interface LruCache extends Iterable<[LruKey, unknown]> {
   setMany(entries: ReadonlyArray<readonly [LruKey, unknown]>): this
 }
 
+/** A value a `SharedMap` stores; objects and arrays only on handles opened with `{ json: true }`. */
+export type SharedValue = string | number | bigint | boolean | null | Uint8Array | object
+
+/** Options for `SharedMap` writes. */
+export interface SharedMapWriteOptions {
+  /** Time-to-live in ms for this entry; omitted = the map's default TTL. */
+  ttl?: number
+}
+
+/** Options for `SharedMap.incr`. */
+export interface SharedMapIncrOptions extends SharedMapWriteOptions {
+  /** Value a missing key starts from before `delta` is added; default 0. */
+  initial?: number
+}
+
+/**
+ * The hot methods of `SharedMap` are raw Node-API callbacks bound to each instance
+ * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
+ * generated class below. `SharedMap` iterates like a `Map`: `[key, value]` pairs.
+ */
+export interface SharedMap extends Iterable<[LruKey, SharedValue]> {
+  /** The value (a copy, with its own type), or `undefined` when missing or expired. Marks it recently used. */
+  get(key: LruKey): SharedValue | undefined
+  /** Like `get` without touching recency or the hit/miss counters. */
+  peek(key: LruKey): SharedValue | undefined
+  /** True when `key` is present and not expired. */
+  has(key: LruKey): boolean
+  /** Stores `value`; true when stored. Throws `EFULL` when the map evicts nothing (`eviction: 'none'`) and is full. */
+  set(key: LruKey, value: SharedValue, options?: SharedMapWriteOptions): boolean
+  /** Stores `value` only if `key` is absent (or expired); true when stored. */
+  add(key: LruKey, value: SharedValue, options?: SharedMapWriteOptions): boolean
+  /** Adds `delta` (default 1) atomically across processes and returns the new value. */
+  incr(key: LruKey, delta?: number, options?: SharedMapIncrOptions): number | bigint
+  /** Removes `key`; true when a live entry was removed. */
+  delete(key: LruKey): boolean
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -99,6 +136,73 @@ export declare class LruCache {
 export type JsLruCache = LruCache
 
 /**
+ * A hash map with LRU eviction and TTLs in named shared memory, read and
+ * written by many unrelated processes at once (cluster workers, PM2, child
+ * processes, Electron main/utility processes, Bun beside Node). Memory is
+ * fixed at creation; a process killed mid-write never deadlocks or corrupts
+ * the others. Make one with `SharedMap.create`, `SharedMap.open` or
+ * `SharedMap.openOrCreate`.
+ *
+ * Errors carry a `code`: `EEXIST`, `ENOENT`, `EINCOMPAT`, `EFULL`,
+ * `EKEYTOOLONG`, `EVALUETOOLONG`, `ETYPE`, `ERANGE`, `ECORRUPT`, `ETIMEDOUT`,
+ * `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
+ * argument validation.
+ */
+export declare class SharedMap {
+  /** Creates a new map; throws with code `EEXIST` if the name exists. */
+  static create(name: string, options: SharedMapOptions): SharedMap
+  /**
+   * Opens an existing map; code `ENOENT` if missing, `EINCOMPAT` if its
+   * layout or version differs from this build's.
+   */
+  static open(name: string, options?: SharedMapOpenOptions | undefined | null): SharedMap
+  /**
+   * Opens the map, creating it if needed; race-free when many processes
+   * start at once (exactly one creates, the others wait until it is ready).
+   */
+  static openOrCreate(name: string, options: SharedMapOptions): SharedMap
+  /**
+   * Removes the name; processes that have the map open keep using it until
+   * they close it. Returns false if the name did not exist.
+   */
+  static unlink(name: string): boolean
+  /** Bytes of shared memory a map with these parameters needs. */
+  static calcRequiredMemorySize(options: SharedMapSizeOptions): number
+  /** The map's name. */
+  get name(): string
+  /** Number of entries (expired ones not yet reclaimed included). */
+  get size(): number
+  /**
+   * Replaces `key`'s value only if it currently equals `expected` (same
+   * type and bytes); true when replaced.
+   */
+  compareAndSet(key: LruKey, expected: SharedValue, value: SharedValue): boolean
+  /** Removes every entry (all processes see an empty map). */
+  clear(): void
+  /**
+   * Evicts up to `maxEvictions` entries not accessed since `cutoffMs`
+   * (ms since the epoch); returns how many.
+   */
+  evictOlderThan(cutoffMs: number, maxEvictions?: number | undefined | null): number
+  /** Keys (weakly consistent snapshot: each shard read consistently). */
+  keys(): IterableIterator<LruKey>
+  /** `[key, value]` pairs (weakly consistent snapshot). */
+  entries(): IterableIterator<[LruKey, SharedValue]>
+  /** Counters and sizes, totals over all processes. */
+  stats(): SharedMapStats
+  /** A full invariant check of every shard. */
+  verify(): SharedMapReport
+  /**
+   * Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
+   * calls on it throw `ECLOSED`. Idempotent.
+   */
+  close(): void
+  /** Whether `close()` was called on this handle. */
+  get closed(): boolean
+}
+export type JsSharedMap = SharedMap
+
+/**
  * Like [`noop`] but takes one key argument and returns it as-is, the minimum a
  * cache lookup has to pay at the boundary.
  */
@@ -120,3 +224,80 @@ export interface LruCacheOptions {
  * JavaScript ↔ native boundary on its own.
  */
 export declare function noop(): void
+
+/** Options for `SharedMap.open`. */
+export interface SharedMapOpenOptions {
+  /** Store objects and arrays as JSON (this handle only). */
+  json?: boolean
+}
+
+/** Options for `SharedMap.create` / `SharedMap.openOrCreate`. */
+export interface SharedMapOptions {
+  /**
+   * Maximum number of entries (enforced per shard, so approximate).
+   * Give this or `memorySize`.
+   */
+  capacity?: number
+  /** Size of the segment in bytes; the capacity is the most that fits. */
+  memorySize?: number
+  /** Longest key in bytes (UTF-8 for strings); default 256. */
+  maxKeyBytes?: number
+  /**
+   * Longest string/Buffer/JSON value in bytes; default 1024. Every entry
+   * reserves this much.
+   */
+  maxValueBytes?: number
+  /**
+   * `'lru'` (default): a full shard evicts its least recently used entry.
+   * `'none'`: a write into a full shard fails with `EFULL`.
+   */
+  eviction?: 'lru' | 'none'
+  /** Default time-to-live in ms for writes without their own; 0 = none. */
+  ttl?: number
+  /** Permission bits of the segment; default 0o600. */
+  mode?: number
+  /** Number of lock shards (a power of two); default from the CPU count. */
+  shards?: number
+  /** Store objects and arrays as JSON (this handle only). */
+  json?: boolean
+}
+
+/** `map.verify()`. */
+export interface SharedMapReport {
+  ok: boolean
+  problems: Array<string>
+}
+
+/** Input of `SharedMap.calcRequiredMemorySize`. */
+export interface SharedMapSizeOptions {
+  capacity: number
+  maxKeyBytes?: number
+  /**
+   * Bytes reserved per value; every entry reserves the same, so this is the
+   * value size to plan for (`maxValueBytes` wins when both are given).
+   */
+  avgValueBytes?: number
+  maxValueBytes?: number
+  shards?: number
+}
+
+/** `map.stats()`. */
+export interface SharedMapStats {
+  size: number
+  capacity: number
+  memoryBytes: number
+  usedBytes: number
+  freeBytes: number
+  hits: number
+  misses: number
+  sets: number
+  deletes: number
+  evictions: number
+  expirations: number
+  /** Shards recovered after a process died holding their lock. */
+  lockRecoveries: number
+  /** Shard rebuilds (lock recoveries plus damage found and repaired). */
+  repairs: number
+  shards: number
+  slotBytes: number
+}

@@ -837,5 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.LruCache = nativeBinding.LruCache
 module.exports.JsLruCache = nativeBinding.JsLruCache
+module.exports.SharedMap = nativeBinding.SharedMap
+module.exports.JsSharedMap = nativeBinding.JsSharedMap
 module.exports.echo = nativeBinding.echo
 module.exports.noop = nativeBinding.noop

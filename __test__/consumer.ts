@@ -1,7 +1,17 @@
 // Compiled with `tsc --noEmit` (npm run test:types): a consumer of the public
 // types as an application would write it. Lines marked @ts-expect-error must
 // stay errors, so the types reject what the runtime rejects.
-import { LruCache, noop, type LruEntry, type LruKey, type LruCacheOptions } from 'lrukit'
+import {
+  LruCache,
+  SharedMap,
+  noop,
+  type LruEntry,
+  type LruKey,
+  type LruCacheOptions,
+  type SharedMapOptions,
+  type SharedMapStats,
+  type SharedValue,
+} from 'lrukit'
 
 const options: LruCacheOptions = { capacity: 1000, ttl: 60_000 }
 const cache = new LruCache(options)
@@ -33,6 +43,26 @@ const purged: number = cache.purgeStale()
 cache.clear()
 noop()
 new LruCache({ capacity: Infinity })
+
+// SharedMap: factories, typed values, stats
+const smOptions: SharedMapOptions = { capacity: 1000, maxKeyBytes: 64, maxValueBytes: 256, eviction: 'lru', ttl: 1000 }
+const shared: SharedMap = SharedMap.openOrCreate('consumer', smOptions)
+const stored: boolean = shared.set('k', 'v', { ttl: 5 }) && shared.add(1, 2n) && shared.set('b', Buffer.from('x'))
+const sv: SharedValue | undefined = shared.get('k') ?? shared.peek('k')
+const counted: number | bigint = shared.incr('n', 1, { initial: 0, ttl: 10 })
+const swapped: boolean = shared.compareAndSet('k', 'v', 'w')
+const st: SharedMapStats = shared.stats()
+const lockRecoveries: number = st.lockRecoveries
+const report: { ok: boolean; problems: string[] } = shared.verify()
+const bytes: number = SharedMap.calcRequiredMemorySize({ capacity: 10, avgValueBytes: 32 })
+for (const [k, v] of shared) void [k, v]
+const unlinked: boolean = SharedMap.unlink(shared.name)
+shared.close()
+export const sharedUsed = [stored, sv, counted, swapped, lockRecoveries, report, bytes, unlinked, shared.size, shared.closed]
+// @ts-expect-error eviction is 'lru' or 'none'
+SharedMap.create('x', { capacity: 1, eviction: 'fifo' })
+// @ts-expect-error SharedMap has no public constructor arguments
+new SharedMap('x')
 
 // @ts-expect-error capacity is required
 new LruCache({ ttl: 5 })

@@ -4,9 +4,13 @@
 // files of this checkout's node_modules, with a skewed access pattern (a few files
 // are asked for often, most rarely: zipf), in a cache far smaller than the file set.
 // Then the mrumap job: per-key state with O(1) pruning of the oldest entries by
-// their insert timestamps (popLru/peekLru), no O(N) sweep.
+// their insert timestamps (popLru/peekLru), no O(N) sweep. Then SharedMap: the
+// same memoisation done by three separate processes sharing one cache in named
+// shared memory.
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
@@ -14,7 +18,7 @@ import { createRequire } from 'node:module'
 import { buildIfNeeded } from '../scripts/build-if-needed.mjs'
 
 buildIfNeeded()
-const { LruCache } = createRequire(import.meta.url)('lrukit')
+const { LruCache, SharedMap } = createRequire(import.meta.url)('lrukit')
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 function listFiles(dir, out, limit) {
@@ -96,3 +100,31 @@ const oldest = flows.peekLru()
 console.log(`\n2) per-flow state: ${(flows.size + pruned).toLocaleString()} flows seen`)
 console.log(`   pruned ${pruned.toLocaleString()} flows idle since before tick 5000 with popLru(), no sweep`)
 console.log(`   ${flows.size.toLocaleString()} remain; the oldest now has timestamp tick ${oldest ? oldest.timestamp - start : '-'}`)
+
+// 3) one cache for many processes
+const name = `demo${process.pid}`
+const map = SharedMap.create(name, { capacity: 2000, maxKeyBytes: 512, maxValueBytes: 64 })
+const dir = mkdtempSync(join(tmpdir(), 'lrukit-demo-'))
+const list = join(dir, 'files.json')
+writeFileSync(list, JSON.stringify(files))
+const worker = fileURLToPath(new URL('./shared-worker.mjs', import.meta.url))
+const procs = [1, 2, 3].map(
+  (id) =>
+    new Promise((resolve, reject) =>
+      execFile(process.execPath, [worker, name, String(id), list], (err, stdout) =>
+        err ? reject(err) : resolve(JSON.parse(stdout)),
+      ),
+    ),
+)
+const results = await Promise.all(procs)
+const stats = map.stats()
+console.log(`\n3) SharedMap "${name}": ${results.length} processes memoising sha256 through one shared cache`)
+for (const r of results) console.log(`   pid ${r.pid}: ${r.hits} hits, ${r.hashed} files hashed itself`)
+const hashedTotal = results.reduce((a, r) => a + r.hashed, 0)
+console.log(`   shared counters: hits ${map.get('hits')}, misses ${map.get('misses')} (incr is atomic across processes)`)
+console.log(`   ${map.size} entries in ${(stats.memoryBytes / 2 ** 20).toFixed(1)} MiB of shared memory; ${hashedTotal} hashes computed for ${results.length * 3000} requests`)
+console.log(`   verify(): ${JSON.stringify(map.verify())}`)
+map.close()
+SharedMap.unlink(name)
+rmSync(dir, { recursive: true, force: true })
+

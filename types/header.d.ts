@@ -44,3 +44,40 @@ export interface LruCache extends Iterable<[LruKey, unknown]> {
   /** Stores many `[key, value]` pairs in one native call, in order. Returns the cache. */
   setMany(entries: ReadonlyArray<readonly [LruKey, unknown]>): this
 }
+
+/** A value a `SharedMap` stores; objects and arrays only on handles opened with `{ json: true }`. */
+export type SharedValue = string | number | bigint | boolean | null | Uint8Array | object
+
+/** Options for `SharedMap` writes. */
+export interface SharedMapWriteOptions {
+  /** Time-to-live in ms for this entry; omitted = the map's default TTL. */
+  ttl?: number
+}
+
+/** Options for `SharedMap.incr`. */
+export interface SharedMapIncrOptions extends SharedMapWriteOptions {
+  /** Value a missing key starts from before `delta` is added; default 0. */
+  initial?: number
+}
+
+/**
+ * The hot methods of `SharedMap` are raw Node-API callbacks bound to each instance
+ * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
+ * generated class below. `SharedMap` iterates like a `Map`: `[key, value]` pairs.
+ */
+export interface SharedMap extends Iterable<[LruKey, SharedValue]> {
+  /** The value (a copy, with its own type), or `undefined` when missing or expired. Marks it recently used. */
+  get(key: LruKey): SharedValue | undefined
+  /** Like `get` without touching recency or the hit/miss counters. */
+  peek(key: LruKey): SharedValue | undefined
+  /** True when `key` is present and not expired. */
+  has(key: LruKey): boolean
+  /** Stores `value`; true when stored. Throws `EFULL` when the map evicts nothing (`eviction: 'none'`) and is full. */
+  set(key: LruKey, value: SharedValue, options?: SharedMapWriteOptions): boolean
+  /** Stores `value` only if `key` is absent (or expired); true when stored. */
+  add(key: LruKey, value: SharedValue, options?: SharedMapWriteOptions): boolean
+  /** Adds `delta` (default 1) atomically across processes and returns the new value. */
+  incr(key: LruKey, delta?: number, options?: SharedMapIncrOptions): number | bigint
+  /** Removes `key`; true when a live entry was removed. */
+  delete(key: LruKey): boolean
+}

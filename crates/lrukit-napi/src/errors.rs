@@ -13,6 +13,8 @@ pub const INVALID_TTL: &str = "ERR_LRUKIT_INVALID_TTL";
 pub const INVALID_TIMESTAMP: &str = "ERR_LRUKIT_INVALID_TIMESTAMP";
 /// A key is not a string, number, bigint, Buffer or Uint8Array.
 pub const INVALID_KEY: &str = "ERR_LRUKIT_INVALID_KEY";
+/// A value of a type the structure cannot store.
+pub const INVALID_VALUE: &str = "ERR_LRUKIT_INVALID_VALUE";
 /// An argument that must be an array / object is something else.
 pub const INVALID_ARGUMENT: &str = "ERR_LRUKIT_INVALID_ARGUMENT";
 

@@ -6,6 +6,7 @@ mod errors;
 mod key;
 mod lru_cache;
 mod raw;
+mod shared_map;
 mod value;
 
 /// Does nothing. Exists so benchmarks can show the cost of crossing the
@@ -24,5 +25,6 @@ pub fn echo(value: napi::Unknown<'_>) -> napi::Unknown<'_> {
 /// JavaScript shape of the exported classes.
 #[napi_derive::napi(module_exports)]
 pub fn module_exports(exports: napi::bindgen_prelude::Object, env: napi::Env) -> napi::Result<()> {
-  lru_cache::install(&env, &exports)
+  lru_cache::install(&env, &exports)?;
+  shared_map::install(&env, &exports)
 }

@@ -1,0 +1,368 @@
+import { spawn, execFileSync } from 'node:child_process'
+import { openSync, readSync, writeSync, closeSync, statSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+
+import { SharedMap } from 'lrukit'
+
+import { test, sleep, isBun } from './test.framework.mjs'
+
+const require = createRequire(import.meta.url)
+const child = fileURLToPath(new URL('./fixtures/shm-child.mjs', import.meta.url))
+let counter = 0
+/** A map name unique to this test process (names are at most 24 characters). */
+const uniqueName = () => `t${process.pid.toString(36)}${(counter++).toString(36)}${isBun ? 'b' : 'n'}`
+
+function fresh(options = { capacity: 1000 }) {
+  const name = uniqueName()
+  SharedMap.unlink(name)
+  return SharedMap.create(name, options)
+}
+
+/** Runs the child fixture with `runtime` (a node or bun binary); resolves with its stdout lines. */
+function run(runtime, args, { timeout = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(runtime, [child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d) => (stdout += d))
+    p.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeout)
+    p.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(stdout.trim().split('\n'))
+      else reject(new Error(`child ${args.join(' ')} exited ${code ?? signal}: ${stderr}`))
+    })
+  })
+}
+
+const self = process.execPath
+function otherRuntime() {
+  const candidates = isBun
+    ? [process.env.LRUKIT_NODE, 'node']
+    : [process.env.LRUKIT_BUN, fileURLToPath(new URL('../node_modules/bun/bin/bun.exe', import.meta.url))]
+  for (const bin of candidates.filter(Boolean)) {
+    try {
+      execFileSync(bin, ['--version'], { stdio: 'ignore' })
+      return bin
+    } catch {
+      // not runnable here; try the next candidate
+    }
+  }
+  return null
+}
+
+test('create / open / openOrCreate / unlink and their errors', (t) => {
+  const name = uniqueName()
+  SharedMap.unlink(name)
+  t.throws(() => SharedMap.open(name), { code: 'ENOENT' })
+  const a = SharedMap.create(name, { capacity: 100 })
+  t.is(a.name, name)
+  t.throws(() => SharedMap.create(name, { capacity: 100 }), { code: 'EEXIST' })
+  const b = SharedMap.open(name)
+  const c = SharedMap.openOrCreate(name, { capacity: 5 })
+  a.set('k', 'v')
+  t.is(b.get('k'), 'v')
+  t.is(c.get('k'), 'v')
+  t.is(c.stats().capacity >= 100, true, 'openOrCreate of an existing map keeps its options')
+  t.true(SharedMap.unlink(name))
+  t.false(SharedMap.unlink(name))
+  t.is(a.get('k'), 'v', 'open handles keep working after unlink')
+  t.throws(() => SharedMap.open(name), { code: 'ENOENT' })
+  a.close()
+  a.close()
+  t.true(a.closed)
+  t.throws(() => a.get('k'), { code: 'ECLOSED' })
+  t.throws(() => new SharedMap(), { instanceOf: Error })
+})
+
+test('names and options are validated with clear errors', (t) => {
+  for (const bad of ['', 'a/b', 'x'.repeat(25), 'sp ace']) {
+    t.throws(() => SharedMap.create(bad, { capacity: 10 }), { instanceOf: RangeError, code: 'ENAME' })
+  }
+  const name = uniqueName()
+  t.throws(() => SharedMap.create(name, {}), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
+  t.throws(() => SharedMap.create(name, { capacity: -1 }), { instanceOf: RangeError })
+  t.throws(() => SharedMap.create(name, { capacity: 10, eviction: 'fifo' }), { instanceOf: RangeError })
+  t.throws(() => SharedMap.create(name, { capacity: 10, mode: 0o1000 }), { instanceOf: RangeError })
+  t.throws(() => SharedMap.open(name), { code: 'ENOENT' }, 'failed creates leave nothing behind')
+})
+
+test('typed values round-trip with their own type', (t) => {
+  const m = fresh({ capacity: 100, maxValueBytes: 64 })
+  const values = ['text', '', 'ünïcödé ✓', 0, -1.5, 2 ** 53, NaN, 10n, -(2n ** 63n), true, false, null]
+  values.forEach((v, i) => t.true(m.set(`v${i}`, v)))
+  values.forEach((v, i) => t.true(Object.is(m.get(`v${i}`), v), `value #${i} (${String(v)})`))
+  m.set('buf', Buffer.from([1, 2, 3]))
+  t.deepEqual([...m.get('buf')], [1, 2, 3])
+  t.true(Buffer.isBuffer(m.get('buf')))
+  m.set('u8', new Uint8Array([9]))
+  t.deepEqual([...m.get('u8')], [9])
+  t.is(m.get('missing'), undefined)
+  t.is(m.peek('v0'), 'text')
+  t.throws(() => m.set('o', { a: 1 }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE' })
+  t.throws(() => m.set('u', undefined), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE' })
+  t.throws(() => m.set('s', Symbol('x')), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE' })
+  t.throws(() => m.set('big', 2n ** 64n), { instanceOf: RangeError, code: 'ERANGE' })
+  t.throws(() => m.set('long', 'x'.repeat(65)), { instanceOf: RangeError, code: 'EVALUETOOLONG' })
+  t.throws(() => m.set('k'.repeat(300), 1), { instanceOf: RangeError, code: 'EKEYTOOLONG' })
+  t.throws(() => m.set({}, 1), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+  t.is(m.get('v0'), 'text', 'rejected writes lost nothing')
+  const j = SharedMap.open(m.name, { json: true })
+  j.set('obj', { a: [1, 'two'], b: null })
+  t.deepEqual(j.get('obj'), { a: [1, 'two'], b: null })
+  t.deepEqual(m.get('obj'), { a: [1, 'two'], b: null }, 'JSON values read back as objects on any handle')
+  SharedMap.unlink(m.name)
+})
+
+test('add, incr, compareAndSet, delete, clear, keys, entries, stats', (t) => {
+  const m = fresh({ capacity: 100 })
+  t.true(m.add('a', 1))
+  t.false(m.add('a', 2))
+  t.is(m.get('a'), 1)
+  t.is(m.incr('n'), 1)
+  t.is(m.incr('n', 41), 42)
+  t.is(m.incr('m', 1, { initial: 10 }), 11)
+  t.is(m.incr('n', -2.5), 39.5)
+  m.set('b', 5n)
+  t.is(m.incr('b', 3), 8n, 'bigint counters stay bigints')
+  m.set('s', 'str')
+  t.throws(() => m.incr('s'), { instanceOf: TypeError, code: 'ETYPE' })
+  t.true(m.compareAndSet('a', 1, 'one'))
+  t.false(m.compareAndSet('a', 1, 'uno'))
+  t.is(m.get('a'), 'one')
+  t.true(m.delete('a'))
+  t.false(m.delete('a'))
+  t.deepEqual([...m.keys()].sort(), ['b', 'm', 'n', 's'])
+  t.deepEqual(new Map(m.entries()).get('m'), 11)
+  t.deepEqual(new Map(m).get('b'), 8n)
+  const s = m.stats()
+  t.is(s.size, 4)
+  t.true(s.memoryBytes > 0 && s.usedBytes > 0 && s.freeBytes > 0)
+  t.true(s.sets >= 5)
+  m.clear()
+  t.is(m.size, 0)
+  t.deepEqual(m.verify(), { ok: true, problems: [] })
+  SharedMap.unlink(m.name)
+})
+
+test('ttl: expired entries are never returned', async (t) => {
+  const m = fresh({ capacity: 100, ttl: 30 })
+  m.set('default', 1)
+  m.set('long', 2, { ttl: 60_000 })
+  m.set('short', 3, { ttl: 1 })
+  await sleep(80)
+  t.is(m.get('default'), undefined)
+  t.false(m.has('short'))
+  t.is(m.get('long'), 2)
+  t.true(m.add('short', 'again'), 'an expired key counts as absent')
+  t.true(m.stats().expirations >= 1)
+  SharedMap.unlink(m.name)
+})
+
+test("eviction 'none' refuses writes when full and loses nothing", (t) => {
+  const m = fresh({ capacity: 64, eviction: 'none' })
+  const stored = []
+  let refused = 0
+  for (let i = 0; i < 400; i++) {
+    try {
+      m.set(`k${i}`, i)
+      stored.push(i)
+    } catch (e) {
+      t.is(e.code, 'EFULL')
+      refused++
+    }
+  }
+  t.true(refused > 0, 'some writes were refused')
+  t.true(stored.length >= 64 && stored.length <= m.stats().capacity + m.stats().shards)
+  for (const i of stored) if (m.get(`k${i}`) !== i) return t.fail(`lost k${i}`)
+  t.true(m.set('k0', 'update of an existing key still works'))
+  t.true(m.verify().ok)
+  SharedMap.unlink(m.name)
+})
+
+test("eviction 'lru' keeps the map within capacity and keeps recently used keys", (t) => {
+  const m = fresh({ capacity: 256, eviction: 'lru' })
+  for (let i = 0; i < 2000; i++) m.set(`k${i}`, i)
+  const { size, capacity, evictions } = m.stats()
+  t.true(size <= capacity + m.stats().shards, `size ${size} within capacity ${capacity}`)
+  t.true(evictions > 0)
+  t.is(m.get('k1999'), 1999, 'the newest entry survives')
+  t.is(m.get('k0'), undefined, 'the oldest entry was evicted')
+  t.true(m.verify().ok)
+  SharedMap.unlink(m.name)
+})
+
+test('evictOlderThan evicts by last access, bounded by maxEvictions', async (t) => {
+  const m = fresh({ capacity: 100 })
+  for (let i = 0; i < 10; i++) m.set(`old${i}`, i)
+  await sleep(20)
+  const cutoff = Date.now()
+  await sleep(5)
+  m.set('new', 1)
+  t.is(m.evictOlderThan(cutoff, 3), 3)
+  t.is(m.evictOlderThan(cutoff), 7)
+  t.is(m.size, 1)
+  t.is(m.get('new'), 1)
+  SharedMap.unlink(m.name)
+})
+
+test('capacity calculator matches the segment a map really gets', (t) => {
+  const need = SharedMap.calcRequiredMemorySize({ capacity: 1000, maxKeyBytes: 32, avgValueBytes: 32 })
+  const m = fresh({ capacity: 1000, maxKeyBytes: 32, maxValueBytes: 32 })
+  t.is(m.stats().memoryBytes, need)
+  if (process.platform === 'linux') t.is(statSync(`/dev/shm/lk_${m.name}`).size, need)
+  const bySize = fresh({ memorySize: need, maxKeyBytes: 32, maxValueBytes: 32 })
+  t.true(bySize.stats().capacity >= 1000 && bySize.stats().memoryBytes <= need)
+  t.throws(() => SharedMap.calcRequiredMemorySize({ capacity: 0 }), { instanceOf: RangeError })
+  SharedMap.unlink(m.name)
+  SharedMap.unlink(bySize.name)
+})
+
+test('segments are created 0600 unless mode says otherwise', (t) => {
+  if (process.platform !== 'linux') return t.pass()
+  const a = fresh({ capacity: 10 })
+  const b = fresh({ capacity: 10, mode: 0o644 })
+  t.is(statSync(`/dev/shm/lk_${a.name}`).mode & 0o777, 0o600)
+  t.is(statSync(`/dev/shm/lk_${b.name}`).mode & 0o777, 0o644)
+  SharedMap.unlink(a.name)
+  SharedMap.unlink(b.name)
+})
+
+test('a damaged header is refused by name with EINCOMPAT', (t) => {
+  if (process.platform !== 'linux') return t.pass()
+  const m = fresh({ capacity: 10 })
+  const fd = openSync(`/dev/shm/lk_${m.name}`, 'r+')
+  writeSync(fd, Buffer.from('NOTLRUKT'), 0, 8, 0)
+  closeSync(fd)
+  const err = t.throws(() => SharedMap.open(m.name), { code: 'EINCOMPAT' })
+  t.true(err.message.includes(m.name))
+  SharedMap.unlink(m.name)
+})
+
+test('4 child processes doing random operations leave a consistent map', async (t) => {
+  const m = fresh({ capacity: 200, maxValueBytes: 64 })
+  const results = await Promise.all([1, 2, 3, 4].map((seed) => run(self, ['random', m.name, String(seed), '5000'])))
+  t.deepEqual(results.map((r) => r.at(-1)), ['done', 'done', 'done', 'done'])
+  t.deepEqual(m.verify(), { ok: true, problems: [] })
+  t.true(m.size <= m.stats().capacity + m.stats().shards)
+  SharedMap.unlink(m.name)
+})
+
+test('4 processes x 20k incr give exact totals', async (t) => {
+  const m = fresh({ capacity: 100 })
+  await Promise.all([1, 2, 3, 4].map(() => run(self, ['incr', m.name, '20000', '4'])))
+  t.deepEqual([0, 1, 2, 3].map((i) => m.get(`counter${i}`)), [20000, 20000, 20000, 20000])
+  SharedMap.unlink(m.name)
+})
+
+test('Bun and Node share one map', async (t) => {
+  const other = otherRuntime()
+  if (!other) return t.fail('the other runtime (bun/node) is not available')
+  const m = fresh({ capacity: 100 })
+  m.set('from-parent:str', 'hi ✓')
+  m.set('from-parent:num', 1.25)
+  m.set('from-parent:big', -(2n ** 50n))
+  m.set('from-parent:buf', Buffer.from([7, 8]))
+  m.incr('shared-counter', 1)
+  const [line] = await run(other, ['interop', m.name])
+  const seen = JSON.parse(line)
+  t.is(seen.runtime, isBun ? 'node' : 'bun')
+  t.deepEqual(seen, { runtime: seen.runtime, str: 'hi ✓', num: 1.25, big: String(-(2n ** 50n)), buf: [7, 8] })
+  t.is(m.get('from-child:str'), `hello from ${seen.runtime}`)
+  t.is(m.get('from-child:big'), 2n ** 40n)
+  t.is(m.get('shared-counter'), 6)
+  SharedMap.unlink(m.name)
+})
+
+test('a worker_thread opens the same map by name', async (t) => {
+  const m = fresh({ capacity: 10 })
+  m.set('main', 1)
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const { SharedMap } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const m = SharedMap.open(workerData)
+    m.set('worker', m.get('main') + 1)
+    parentPort.postMessage(m.incr('n', 2))
+  `
+  const w = new Worker(code, { eval: true, workerData: m.name })
+  const got = await new Promise((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  await w.terminate()
+  t.is(got, 2)
+  t.is(m.get('worker'), 2)
+  SharedMap.unlink(m.name)
+})
+
+/** Kills writer processes at random moments; every acknowledged write must survive. */
+async function killLoop(kills) {
+  const m = fresh({ capacity: 50_000, eviction: 'none', maxValueBytes: 32 })
+  let next = 0
+  const acked = []
+  for (let k = 0; k < kills; k++) {
+    const start = next
+    const p = spawn(self, [child, 'writer', m.name, String(start)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let buf = ''
+    p.stdout.on('data', (d) => {
+      buf += d
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        acked.push(buf.slice(0, nl))
+        buf = buf.slice(nl + 1)
+      }
+    })
+    await new Promise((resolve) => p.stdout.once('data', resolve))
+    await sleep(1 + Math.random() * 15)
+    p.kill('SIGKILL')
+    await new Promise((resolve) => p.on('exit', resolve))
+    next = start + 100_000
+  }
+  const report = m.verify()
+  const lost = acked.filter((key) => m.get(key) !== `value-${key.slice(1)}`)
+  const stats = m.stats()
+  SharedMap.unlink(m.name)
+  return { report, lost, acked: acked.length, recoveries: stats.lockRecoveries, repairs: stats.repairs }
+}
+
+test('SIGKILLed writers never deadlock or corrupt the map, and no acknowledged write is lost', async (t) => {
+  const kills = Number(process.env.LRUKIT_KILLS ?? 20)
+  const r = await killLoop(kills)
+  t.log(`${kills} kills, ${r.acked} acknowledged writes, ${r.recoveries} lock recoveries, ${r.repairs} shard repairs`)
+  t.deepEqual(r.report, { ok: true, problems: [] })
+  t.deepEqual(r.lost, [])
+  t.true(r.acked > kills, `${r.acked} acknowledged writes across ${kills} kills`)
+})
+
+test('random byte flips in a live segment: readers neither crash nor hang', async (t) => {
+  if (process.platform !== 'linux') return t.pass()
+  const m = fresh({ capacity: 500, maxValueBytes: 32 })
+  for (let i = 0; i < 200; i++) m.set(`k${i}`, `v${i}`)
+  const path = `/dev/shm/lk_${m.name}`
+  const size = statSync(path).size
+  const reader = run(self, ['reader', m.name, '1500'], { timeout: 20_000 })
+  const fd = openSync(path, 'r+')
+  const byte = Buffer.alloc(1)
+  for (let i = 0; i < 2000; i++) {
+    const at = 4096 + Math.floor(Math.random() * (size - 4096))
+    readSync(fd, byte, 0, 1, at)
+    byte[0] ^= 1 << Math.floor(Math.random() * 8)
+    writeSync(fd, byte, 0, 1, at)
+    if (i % 100 === 0) await sleep(50)
+  }
+  closeSync(fd)
+  const [line] = await reader
+  const { reads } = JSON.parse(line)
+  t.true(reads > 0, 'the reader kept reading')
+  // this process can still use the damaged map without crashing
+  for (let i = 0; i < 200; i++) {
+    try {
+      m.get(`k${i}`)
+    } catch (e) {
+      t.true(typeof e.code === 'string')
+    }
+  }
+  SharedMap.unlink(m.name)
+})

@@ -1,0 +1,892 @@
+//! `SharedMap`: the JavaScript face of [`lrukit_shm_map::SharedMap`].
+//!
+//! Instances are made only by the static factories (`create`, `open`,
+//! `openOrCreate`); the hot methods are raw callbacks bound to each instance
+//! (see `raw.rs`). Keys use the same tagged encoding as `LruCache`; values
+//! map to the crate's typed values (string, number, bigint, boolean, null,
+//! bytes, and JSON for objects when the handle was opened with `json: true`).
+
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
+
+use lrukit_shm_map::{required_memory_size, Eviction, Options, SharedMap, ValueRef};
+use napi::{
+  bindgen_prelude::{
+    BigInt, Buffer, FromNapiValue, Function, JavaScriptClassExt, JsObjectValue, Object, ToNapiValue,
+  },
+  sys, Env, JsValue, Result, Unknown, ValueType,
+};
+use napi_derive::napi;
+
+use crate::errors;
+use crate::key::{self, KeyScratch};
+use crate::raw::{self, raw_methods};
+
+/// A hash map with LRU eviction and TTLs in named shared memory, read and
+/// written by many unrelated processes at once (cluster workers, PM2, child
+/// processes, Electron main/utility processes, Bun beside Node). Memory is
+/// fixed at creation; a process killed mid-write never deadlocks or corrupts
+/// the others. Make one with `SharedMap.create`, `SharedMap.open` or
+/// `SharedMap.openOrCreate`.
+///
+/// Errors carry a `code`: `EEXIST`, `ENOENT`, `EINCOMPAT`, `EFULL`,
+/// `EKEYTOOLONG`, `EVALUETOOLONG`, `ETYPE`, `ERANGE`, `ECORRUPT`, `ETIMEDOUT`,
+/// `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
+/// argument validation.
+#[napi(js_name = "SharedMap")]
+pub struct JsSharedMap {
+  shared: Rc<MapShared>,
+}
+
+struct MapShared {
+  state: RefCell<MapState>,
+}
+
+struct MapState {
+  map: Option<SharedMap>,
+  key: KeyScratch,
+  value: Vec<u8>,
+  json: bool,
+}
+
+impl raw::Bound for MapShared {
+  fn release(&self, _env: &Env) {}
+}
+
+/// Options for `SharedMap.create` / `SharedMap.openOrCreate`.
+#[napi(object, object_to_js = false)]
+pub struct SharedMapOptions {
+  /// Maximum number of entries (enforced per shard, so approximate).
+  /// Give this or `memorySize`.
+  pub capacity: Option<f64>,
+  /// Size of the segment in bytes; the capacity is the most that fits.
+  pub memory_size: Option<f64>,
+  /// Longest key in bytes (UTF-8 for strings); default 256.
+  pub max_key_bytes: Option<f64>,
+  /// Longest string/Buffer/JSON value in bytes; default 1024. Every entry
+  /// reserves this much.
+  pub max_value_bytes: Option<f64>,
+  /// `'lru'` (default): a full shard evicts its least recently used entry.
+  /// `'none'`: a write into a full shard fails with `EFULL`.
+  #[napi(ts_type = "'lru' | 'none'")]
+  pub eviction: Option<String>,
+  /// Default time-to-live in ms for writes without their own; 0 = none.
+  pub ttl: Option<f64>,
+  /// Permission bits of the segment; default 0o600.
+  pub mode: Option<f64>,
+  /// Number of lock shards (a power of two); default from the CPU count.
+  pub shards: Option<f64>,
+  /// Store objects and arrays as JSON (this handle only).
+  pub json: Option<bool>,
+}
+
+/// Options for `SharedMap.open`.
+#[napi(object, object_to_js = false)]
+pub struct SharedMapOpenOptions {
+  /// Store objects and arrays as JSON (this handle only).
+  pub json: Option<bool>,
+}
+
+/// Input of `SharedMap.calcRequiredMemorySize`.
+#[napi(object, object_to_js = false)]
+pub struct SharedMapSizeOptions {
+  pub capacity: f64,
+  pub max_key_bytes: Option<f64>,
+  /// Bytes reserved per value; every entry reserves the same, so this is the
+  /// value size to plan for (`maxValueBytes` wins when both are given).
+  pub avg_value_bytes: Option<f64>,
+  pub max_value_bytes: Option<f64>,
+  pub shards: Option<f64>,
+}
+
+/// `map.stats()`.
+#[napi(object, object_from_js = false)]
+pub struct SharedMapStats {
+  pub size: f64,
+  pub capacity: f64,
+  pub memory_bytes: f64,
+  pub used_bytes: f64,
+  pub free_bytes: f64,
+  pub hits: f64,
+  pub misses: f64,
+  pub sets: f64,
+  pub deletes: f64,
+  pub evictions: f64,
+  pub expirations: f64,
+  /// Shards recovered after a process died holding their lock.
+  pub lock_recoveries: f64,
+  /// Shard rebuilds (lock recoveries plus damage found and repaired).
+  pub repairs: f64,
+  pub shards: f64,
+  pub slot_bytes: f64,
+}
+
+/// `map.verify()`.
+#[napi(object, object_from_js = false)]
+pub struct SharedMapReport {
+  pub ok: bool,
+  pub problems: Vec<String>,
+}
+
+/// Converts a crate error into a thrown JavaScript error with its code.
+fn shm_error(env: &Env, e: lrukit_shm_map::Error) -> napi::Error {
+  let msg = e.to_string();
+  match e.code {
+    "EKEYTOOLONG" | "EVALUETOOLONG" | "ERANGE" | "EINVAL" | "ENAME" => {
+      errors::range_error(env, e.code, &msg)
+    }
+    "ETYPE" => errors::type_error(env, e.code, &msg),
+    _ => errors::error(env, e.code, &msg),
+  }
+}
+
+/// [`shm_error`] for errors about a segment: the message names the map.
+fn named_error(env: &Env, name: &str, mut e: lrukit_shm_map::Error) -> napi::Error {
+  if !e.message.contains(name) {
+    e.message = format!("shared map \"{name}\": {}", e.message);
+  }
+  shm_error(env, e)
+}
+
+/// A non-negative integer option (or `None` when absent).
+fn int_option(env: &Env, v: Option<f64>, what: &str, max: f64) -> Result<Option<u64>> {
+  match v {
+    None => Ok(None),
+    Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= max => Ok(Some(n as u64)),
+    Some(n) => Err(errors::range_error(
+      env,
+      errors::INVALID_ARGUMENT,
+      &format!("{what} must be an integer from 0 to {max}, got {n}"),
+    )),
+  }
+}
+
+fn create_options(env: &Env, o: &SharedMapOptions) -> Result<Options> {
+  let mut opts = Options::default();
+  if let Some(k) = int_option(env, o.max_key_bytes, "maxKeyBytes", 65534.0)? {
+    // one byte of every stored key is its type tag
+    opts.max_key_bytes = k as u32 + 1;
+  }
+  if let Some(v) = int_option(env, o.max_value_bytes, "maxValueBytes", u32::MAX as f64)? {
+    opts.max_value_bytes = v as u32;
+  }
+  opts.eviction = match o.eviction.as_deref() {
+    None | Some("lru") => Eviction::Lru,
+    Some("none") => Eviction::None,
+    Some(other) => {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        &format!("eviction must be 'lru' or 'none', got '{other}'"),
+      ))
+    }
+  };
+  opts.default_ttl_ms = int_option(env, o.ttl, "ttl", 2f64.powi(53))?.unwrap_or(0);
+  if let Some(mode) = int_option(env, o.mode, "mode", 0o777 as f64)? {
+    opts.mode = mode as u32;
+  }
+  opts.shards = int_option(env, o.shards, "shards", 1024.0)?.map(|s| s as u32);
+  let capacity = int_option(env, o.capacity, "capacity", u32::MAX as f64)?;
+  let memory = int_option(env, o.memory_size, "memorySize", 2f64.powi(53))?;
+  opts.capacity = match (capacity, memory) {
+    (Some(c), _) if c > 0 => c as u32,
+    (None, Some(bytes)) => capacity_for_memory(env, &opts, bytes)?,
+    _ => {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_CAPACITY,
+        "SharedMap needs a positive capacity or a memorySize",
+      ))
+    }
+  };
+  Ok(opts)
+}
+
+/// The largest capacity whose segment fits in `bytes`.
+fn capacity_for_memory(env: &Env, opts: &Options, bytes: u64) -> Result<u32> {
+  let fits = |c: u32| {
+    required_memory_size(c, opts.max_key_bytes, opts.max_value_bytes, opts.shards)
+      .is_ok_and(|need| need <= bytes)
+  };
+  if !fits(1) {
+    return Err(errors::range_error(
+      env,
+      errors::INVALID_CAPACITY,
+      &format!("memorySize {bytes} is too small for even one entry"),
+    ));
+  }
+  let (mut lo, mut hi) = (1u32, u32::MAX);
+  while lo < hi {
+    let mid = lo + (hi - lo).div_ceil(2);
+    if fits(mid) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  Ok(lo)
+}
+
+impl MapShared {
+  fn state(&self, env: &Env) -> Result<RefMut<'_, MapState>> {
+    let state = self.state.try_borrow_mut().map_err(|_| {
+      errors::error(
+        env,
+        errors::REENTRANT,
+        "SharedMap was called again while one of its own calls was running",
+      )
+    })?;
+    if state.map.is_none() {
+      return Err(errors::error(
+        env,
+        "ECLOSED",
+        "this SharedMap handle was closed",
+      ));
+    }
+    Ok(state)
+  }
+}
+
+impl MapState {
+  fn map(&self) -> &SharedMap {
+    // `MapShared::state` only hands out open handles.
+    self.map.as_ref().expect("checked open")
+  }
+}
+
+/// A JavaScript value about to be stored: objects are serialised to JSON
+/// before the state is borrowed (`JSON.stringify` may run user code).
+enum Incoming<'e> {
+  Plain(Unknown<'e>),
+  Json(Unknown<'e>),
+}
+
+fn prepare_value<'e>(env: &'e Env, json: bool, v: Unknown<'e>) -> Result<Incoming<'e>> {
+  match v.get_type()? {
+    ValueType::Object if !v.is_typedarray()? => {
+      if !json {
+        return Err(errors::type_error(
+          env,
+          errors::INVALID_VALUE,
+          "SharedMap values are strings, numbers, bigints, booleans, null or Buffers; open the map with { json: true } to store objects",
+        ));
+      }
+      let json_obj: Object = env.get_global()?.get_named_property_unchecked("JSON")?;
+      let stringify: Function<Unknown, Unknown> = json_obj.get_named_property("stringify")?;
+      let text = stringify.call(v)?;
+      if text.get_type()? != ValueType::String {
+        return Err(errors::type_error(
+          env,
+          errors::INVALID_VALUE,
+          "value is not JSON-serialisable",
+        ));
+      }
+      Ok(Incoming::Json(text))
+    }
+    _ => Ok(Incoming::Plain(v)),
+  }
+}
+
+/// Encodes a prepared value into `buf` and returns the crate's view of it.
+fn value_ref<'b>(env: &Env, incoming: &Incoming, buf: &'b mut Vec<u8>) -> Result<ValueRef<'b>> {
+  buf.clear();
+  let (v, is_json) = match incoming {
+    Incoming::Plain(v) => (v, false),
+    Incoming::Json(v) => (v, true),
+  };
+  let raw = v.raw();
+  // SAFETY: each cast below matches the type N-API just reported.
+  unsafe {
+    Ok(match v.get_type()? {
+      ValueType::String => {
+        key::read_utf8(env, raw, buf)?;
+        if is_json {
+          ValueRef::Json(buf)
+        } else {
+          ValueRef::String(buf)
+        }
+      }
+      ValueType::Number => ValueRef::Number(f64::from_napi_value(env.raw(), raw)?),
+      ValueType::Boolean => ValueRef::Bool(bool::from_napi_value(env.raw(), raw)?),
+      ValueType::Null => ValueRef::Null,
+      ValueType::BigInt => {
+        let (n, lossless) = BigInt::from_napi_value(env.raw(), raw)?.get_i64();
+        if !lossless {
+          return Err(errors::range_error(
+            env,
+            "ERANGE",
+            "bigint values must fit in a signed 64-bit integer",
+          ));
+        }
+        ValueRef::BigInt(n)
+      }
+      ValueType::Object => match <&[u8]>::from_napi_value(env.raw(), raw) {
+        Ok(bytes) => {
+          buf.extend_from_slice(bytes);
+          ValueRef::Bytes(buf)
+        }
+        Err(_) => return Err(invalid_value(env)),
+      },
+      _ => return Err(invalid_value(env)),
+    })
+  }
+}
+
+fn invalid_value(env: &Env) -> napi::Error {
+  errors::type_error(
+    env,
+    errors::INVALID_VALUE,
+    "SharedMap values are strings, numbers, bigints, booleans, null or Buffers/Uint8Arrays",
+  )
+}
+
+fn value_to_js<'e>(env: &'e Env, v: ValueRef) -> Result<Unknown<'e>> {
+  match v {
+    ValueRef::String(b) => match std::str::from_utf8(b) {
+      Ok(s) => s.into_unknown(env),
+      Err(_) => String::from_utf8_lossy(b).into_owned().into_unknown(env),
+    },
+    ValueRef::Number(n) => n.into_unknown(env),
+    ValueRef::BigInt(i) => BigInt::from(i).into_unknown(env),
+    ValueRef::Bool(b) => b.into_unknown(env),
+    ValueRef::Null => napi::bindgen_prelude::Null.into_unknown(env),
+    ValueRef::Bytes(b) => Buffer::from(b.to_vec()).into_unknown(env),
+    ValueRef::Json(b) => {
+      let text = String::from_utf8_lossy(b).into_owned();
+      let json_obj: Object = env.get_global()?.get_named_property_unchecked("JSON")?;
+      let parse: Function<String, Unknown> = json_obj.get_named_property("parse")?;
+      parse.call(text)
+    }
+  }
+}
+
+fn ttl_option(env: &Env, options: &Unknown) -> Result<Option<u64>> {
+  match options.get_type()? {
+    ValueType::Undefined | ValueType::Null => Ok(None),
+    ValueType::Object => {
+      // SAFETY: just checked to be an object.
+      let o = unsafe { options.cast::<Object>()? };
+      let ttl: Option<Unknown> = o.get_named_property("ttl")?;
+      match ttl {
+        None => Ok(None),
+        Some(t) if t.get_type()? == ValueType::Undefined => Ok(None),
+        Some(t) if t.get_type()? == ValueType::Number => {
+          // SAFETY: just checked to be a number.
+          let ms = unsafe { t.cast::<f64>()? };
+          if ms.is_nan() || ms < 0.0 {
+            return Err(errors::range_error(
+              env,
+              errors::INVALID_TTL,
+              "ttl must be a non-negative number of ms",
+            ));
+          }
+          Ok(Some(if ms.is_infinite() {
+            0
+          } else {
+            ms.ceil() as u64
+          }))
+        }
+        Some(_) => Err(errors::type_error(
+          env,
+          errors::INVALID_TTL,
+          "ttl must be a number",
+        )),
+      }
+    }
+    _ => Err(errors::type_error(
+      env,
+      errors::INVALID_ARGUMENT,
+      "options must be an object",
+    )),
+  }
+}
+
+fn number_or(env: &Env, v: &Unknown, default: f64, what: &str) -> Result<f64> {
+  match v.get_type()? {
+    ValueType::Undefined => Ok(default),
+    ValueType::Number => {
+      // SAFETY: just checked to be a number.
+      let n = unsafe { v.cast::<f64>()? };
+      if n.is_finite() {
+        Ok(n)
+      } else {
+        Err(errors::range_error(
+          env,
+          errors::INVALID_ARGUMENT,
+          &format!("{what} must be finite"),
+        ))
+      }
+    }
+    _ => Err(errors::type_error(
+      env,
+      errors::INVALID_ARGUMENT,
+      &format!("{what} must be a number"),
+    )),
+  }
+}
+
+fn undefined(env: &Env) -> Result<sys::napi_value> {
+  Ok(().into_unknown(env)?.raw())
+}
+
+// ---- hot methods -----------------------------------------------------------
+
+fn read(env: &Env, this: &MapShared, args: &[Unknown], peek: bool) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let MapState {
+    map, key: scratch, ..
+  } = &mut *state;
+  let k = scratch.encode(env, &args[0])?;
+  let map = map.as_ref().expect("checked open");
+  // The JavaScript value is built from a per-thread copy; no shard lock is
+  // held, and JSON.parse (the only conversion that runs JS) cannot reach this
+  // handle's state, which stays borrowed.
+  let to_js = |v: ValueRef| value_to_js(env, v).map(|u| u.raw());
+  let found = if peek {
+    map.peek_with(k, to_js)
+  } else {
+    map.get_with(k, to_js)
+  };
+  match found.map_err(|e| shm_error(env, e))? {
+    Some(value) => value,
+    None => undefined(env),
+  }
+}
+
+/// `get(key)`: the value, or `undefined` when missing or expired.
+fn get(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  read(env, this, args, false)
+}
+
+/// `peek(key)`: like `get` without touching recency or stats.
+fn peek(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  read(env, this, args, true)
+}
+
+/// `has(key)`.
+fn has(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let MapState {
+    map, key: scratch, ..
+  } = &mut *state;
+  let k = scratch.encode(env, &args[0])?;
+  let present = map
+    .as_ref()
+    .expect("checked open")
+    .contains(k)
+    .map_err(|e| shm_error(env, e))?;
+  Ok(present.into_unknown(env)?.raw())
+}
+
+fn write(
+  env: &Env,
+  this: &MapShared,
+  args: &[Unknown],
+  only_if_absent: bool,
+) -> Result<sys::napi_value> {
+  let json = this.state(env)?.json;
+  let incoming = prepare_value(env, json, args[1])?;
+  let ttl = ttl_option(env, &args[2])?;
+  let mut state = this.state(env)?;
+  let MapState {
+    map,
+    key: scratch,
+    value,
+    ..
+  } = &mut *state;
+  let k = scratch.encode(env, &args[0])?;
+  let v = value_ref(env, &incoming, value)?;
+  let map = map.as_ref().expect("checked open");
+  let stored = if only_if_absent {
+    map.add(k, v, ttl)
+  } else {
+    map.set(k, v, ttl).map(|()| true)
+  }
+  .map_err(|e| shm_error(env, e))?;
+  Ok(stored.into_unknown(env)?.raw())
+}
+
+/// `set(key, value, { ttl? })`: true when stored.
+fn set(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  write(env, this, args, false)
+}
+
+/// `add(key, value, { ttl? })`: stores only if absent; true when stored.
+fn add(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  write(env, this, args, true)
+}
+
+/// `incr(key, delta = 1, { initial?, ttl? })`: atomic across processes.
+fn incr(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let delta = number_or(env, &args[1], 1.0, "delta")?;
+  let initial = match args[2].get_type()? {
+    ValueType::Object => {
+      // SAFETY: just checked to be an object.
+      let o = unsafe { args[2].cast::<Object>()? };
+      let initial: Option<Unknown> = o.get_named_property("initial")?;
+      match initial {
+        Some(i) => number_or(env, &i, 0.0, "initial")?,
+        None => 0.0,
+      }
+    }
+    _ => 0.0,
+  };
+  let ttl = ttl_option(env, &args[2])?;
+  let mut state = this.state(env)?;
+  let MapState {
+    map, key: scratch, ..
+  } = &mut *state;
+  let k = scratch.encode(env, &args[0])?;
+  let value = map
+    .as_ref()
+    .expect("checked open")
+    .incr_value(k, delta, initial, ttl)
+    .map_err(|e| shm_error(env, e))?;
+  drop(state);
+  Ok(value_to_js(env, value.as_ref())?.raw())
+}
+
+/// `delete(key)`: true when a live entry was removed.
+fn delete(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let mut state = this.state(env)?;
+  let MapState {
+    map, key: scratch, ..
+  } = &mut *state;
+  let k = scratch.encode(env, &args[0])?;
+  let removed = map
+    .as_ref()
+    .expect("checked open")
+    .delete(k)
+    .map_err(|e| shm_error(env, e))?;
+  Ok(removed.into_unknown(env)?.raw())
+}
+
+raw_methods!(MapShared {
+  raw_get => get,
+  raw_peek => peek,
+  raw_has => has,
+  raw_set => set,
+  raw_add => add,
+  raw_incr => incr,
+  raw_delete => delete,
+});
+
+const HOT_METHODS: &[(&str, sys::napi_callback)] = &[
+  ("get\0", Some(raw_get)),
+  ("peek\0", Some(raw_peek)),
+  ("has\0", Some(raw_has)),
+  ("set\0", Some(raw_set)),
+  ("add\0", Some(raw_add)),
+  ("incr\0", Some(raw_incr)),
+  ("delete\0", Some(raw_delete)),
+];
+
+fn instance(env: &Env, map: SharedMap, json: bool) -> Result<Unknown<'_>> {
+  let shared = Rc::new(MapShared {
+    state: RefCell::new(MapState {
+      map: Some(map),
+      key: KeyScratch::default(),
+      value: Vec::new(),
+      json,
+    }),
+  });
+  let obj = JsSharedMap {
+    shared: Rc::clone(&shared),
+  }
+  .into_instance(env)?;
+  raw::bind_methods(env, obj.value, &shared, HOT_METHODS)?;
+  // SAFETY: `obj.value` is the live handle of the instance just created.
+  Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj.value) })
+}
+
+#[napi]
+impl JsSharedMap {
+  /// Creates a new map; throws with code `EEXIST` if the name exists.
+  #[napi(ts_return_type = "SharedMap")]
+  pub fn create<'e>(env: &'e Env, name: String, options: SharedMapOptions) -> Result<Unknown<'e>> {
+    let opts = create_options(env, &options)?;
+    let map = SharedMap::create(&name, &opts).map_err(|e| named_error(env, &name, e))?;
+    instance(env, map, options.json.unwrap_or(false))
+  }
+
+  /// Opens an existing map; code `ENOENT` if missing, `EINCOMPAT` if its
+  /// layout or version differs from this build's.
+  #[napi(ts_return_type = "SharedMap")]
+  pub fn open<'e>(
+    env: &'e Env,
+    name: String,
+    options: Option<SharedMapOpenOptions>,
+  ) -> Result<Unknown<'e>> {
+    let map = SharedMap::open(&name).map_err(|e| named_error(env, &name, e))?;
+    instance(env, map, options.and_then(|o| o.json).unwrap_or(false))
+  }
+
+  /// Opens the map, creating it if needed; race-free when many processes
+  /// start at once (exactly one creates, the others wait until it is ready).
+  #[napi(ts_return_type = "SharedMap")]
+  pub fn open_or_create<'e>(
+    env: &'e Env,
+    name: String,
+    options: SharedMapOptions,
+  ) -> Result<Unknown<'e>> {
+    let opts = create_options(env, &options)?;
+    let map = SharedMap::open_or_create(&name, &opts).map_err(|e| named_error(env, &name, e))?;
+    instance(env, map, options.json.unwrap_or(false))
+  }
+
+  /// Removes the name; processes that have the map open keep using it until
+  /// they close it. Returns false if the name did not exist.
+  #[napi]
+  pub fn unlink(env: &Env, name: String) -> Result<bool> {
+    SharedMap::unlink(&name).map_err(|e| named_error(env, &name, e))
+  }
+
+  /// Bytes of shared memory a map with these parameters needs.
+  #[napi]
+  pub fn calc_required_memory_size(env: &Env, options: SharedMapSizeOptions) -> Result<f64> {
+    let capacity =
+      int_option(env, Some(options.capacity), "capacity", u32::MAX as f64)?.unwrap_or(0);
+    if capacity == 0 {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_CAPACITY,
+        "capacity must be a positive integer",
+      ));
+    }
+    let key = int_option(env, options.max_key_bytes, "maxKeyBytes", 65534.0)?.unwrap_or(255) + 1;
+    let value = int_option(
+      env,
+      options.max_value_bytes.or(options.avg_value_bytes),
+      "maxValueBytes",
+      u32::MAX as f64,
+    )?
+    .unwrap_or(1024);
+    let shards = int_option(env, options.shards, "shards", 1024.0)?.map(|s| s as u32);
+    required_memory_size(capacity as u32, key as u32, value as u32, shards)
+      .map(|b| b as f64)
+      .map_err(|e| shm_error(env, e))
+  }
+
+  /// The map's name.
+  #[napi(getter)]
+  pub fn name(&self, env: &Env) -> Result<String> {
+    Ok(self.shared.state(env)?.map().name().to_owned())
+  }
+
+  /// Number of entries (expired ones not yet reclaimed included).
+  #[napi(getter)]
+  pub fn size(&self, env: &Env) -> Result<f64> {
+    Ok(self.shared.state(env)?.map().len() as f64)
+  }
+
+  /// Replaces `key`'s value only if it currently equals `expected` (same
+  /// type and bytes); true when replaced.
+  #[napi(ts_args_type = "key: LruKey, expected: SharedValue, value: SharedValue")]
+  pub fn compare_and_set(
+    &self,
+    env: &Env,
+    key: Unknown,
+    expected: Unknown,
+    value: Unknown,
+  ) -> Result<bool> {
+    let json = self.shared.state(env)?.json;
+    let expected = prepare_value(env, json, expected)?;
+    let value = prepare_value(env, json, value)?;
+    let mut state = self.shared.state(env)?;
+    let MapState {
+      map,
+      key: scratch,
+      value: buf,
+      ..
+    } = &mut *state;
+    let k = scratch.encode(env, &key)?.to_vec();
+    let mut expected_buf = Vec::new();
+    let e = value_ref(env, &expected, &mut expected_buf)?;
+    let v = value_ref(env, &value, buf)?;
+    map
+      .as_ref()
+      .expect("checked open")
+      .compare_and_set(&k, e, v)
+      .map_err(|e| shm_error(env, e))
+  }
+
+  /// Removes every entry (all processes see an empty map).
+  #[napi]
+  pub fn clear(&self, env: &Env) -> Result<()> {
+    self
+      .shared
+      .state(env)?
+      .map()
+      .clear()
+      .map_err(|e| shm_error(env, e))
+  }
+
+  /// Evicts up to `maxEvictions` entries not accessed since `cutoffMs`
+  /// (ms since the epoch); returns how many.
+  #[napi]
+  pub fn evict_older_than(
+    &self,
+    env: &Env,
+    cutoff_ms: f64,
+    max_evictions: Option<f64>,
+  ) -> Result<f64> {
+    let cutoff = int_option(
+      env,
+      Some(cutoff_ms.max(0.0).floor()),
+      "cutoffMs",
+      2f64.powi(53),
+    )?
+    .unwrap_or(0);
+    let max = int_option(env, max_evictions, "maxEvictions", 2f64.powi(53))?;
+    let n = self
+      .shared
+      .state(env)?
+      .map()
+      .evict_older_than(cutoff, max)
+      .map_err(|e| shm_error(env, e))?;
+    Ok(n as f64)
+  }
+
+  /// Keys (weakly consistent snapshot: each shard read consistently).
+  #[napi(ts_return_type = "IterableIterator<LruKey>")]
+  pub fn keys<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+    let keys = self
+      .shared
+      .state(env)?
+      .map()
+      .keys()
+      .map_err(|e| shm_error(env, e))?;
+    let mut arr = env.create_array(keys.len() as u32)?;
+    for (i, k) in keys.iter().enumerate() {
+      arr.set(i as u32, key::to_js(env, k)?)?;
+    }
+    array_iterator(arr.coerce_to_object()?)
+  }
+
+  /// `[key, value]` pairs (weakly consistent snapshot).
+  #[napi(ts_return_type = "IterableIterator<[LruKey, SharedValue]>")]
+  pub fn entries<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
+    let entries = self
+      .shared
+      .state(env)?
+      .map()
+      .entries()
+      .map_err(|e| shm_error(env, e))?;
+    let mut arr = env.create_array(entries.len() as u32)?;
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+      let mut pair = env.create_array(2)?;
+      pair.set(0, key::to_js(env, &k)?)?;
+      pair.set(1, value_to_js(env, v.as_ref())?)?;
+      arr.set(i as u32, pair)?;
+    }
+    array_iterator(arr.coerce_to_object()?)
+  }
+
+  /// Counters and sizes, totals over all processes.
+  #[napi]
+  pub fn stats(&self, env: &Env) -> Result<SharedMapStats> {
+    let s = self.shared.state(env)?.map().stats();
+    Ok(SharedMapStats {
+      size: s.size as f64,
+      capacity: s.capacity as f64,
+      memory_bytes: s.memory_bytes as f64,
+      used_bytes: s.used_bytes as f64,
+      free_bytes: s.free_bytes as f64,
+      hits: s.hits as f64,
+      misses: s.misses as f64,
+      sets: s.sets as f64,
+      deletes: s.deletes as f64,
+      evictions: s.evictions as f64,
+      expirations: s.expirations as f64,
+      lock_recoveries: s.lock_recoveries as f64,
+      repairs: s.repairs as f64,
+      shards: s.shards as f64,
+      slot_bytes: s.slot_bytes as f64,
+    })
+  }
+
+  /// A full invariant check of every shard.
+  #[napi]
+  pub fn verify(&self, env: &Env) -> Result<SharedMapReport> {
+    let r = self.shared.state(env)?.map().verify();
+    Ok(SharedMapReport {
+      ok: r.ok,
+      problems: r.problems,
+    })
+  }
+
+  /// Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
+  /// calls on it throw `ECLOSED`. Idempotent.
+  #[napi]
+  pub fn close(&self, env: &Env) -> Result<()> {
+    let mut state = self.shared.state.try_borrow_mut().map_err(|_| {
+      errors::error(
+        env,
+        errors::REENTRANT,
+        "SharedMap.close() during another call",
+      )
+    })?;
+    state.map = None;
+    Ok(())
+  }
+
+  /// Whether `close()` was called on this handle.
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    self
+      .shared
+      .state
+      .try_borrow()
+      .is_ok_and(|s| s.map.is_none())
+  }
+}
+
+fn array_iterator(arr: Object<'_>) -> Result<Unknown<'_>> {
+  let values: Function<(), Unknown> = arr.get_named_property("values")?;
+  values.apply(arr, ())
+}
+
+/// Makes `SharedMap` iterable over `[key, value]` like a `Map`.
+pub fn install(env: &Env, exports: &Object) -> Result<()> {
+  let ctor: Object = exports.get_named_property_unchecked("SharedMap")?;
+  let mut proto: Object = ctor.get_named_property("prototype")?;
+  let symbol: Object = env.get_global()?.get_named_property_unchecked("Symbol")?;
+  let iterator: Unknown = symbol.get_named_property("iterator")?;
+  let entries: Unknown = proto.get_named_property("entries")?;
+  proto.set_property(iterator, entries)
+}

@@ -1,0 +1,87 @@
+//! Crash hooks for the crash tests (feature `test-hooks`): make the process
+//! die, or stop, at a chosen point inside a critical section.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Points inside critical sections where a hook can fire.
+pub mod point {
+  /// Any of the points below.
+  pub const ANY: u32 = 0;
+  /// `set`: the new copy is half written (state WRITING, key written).
+  pub const SET_WRITING: u32 = 1;
+  /// `set`: the new copy is linked and USED, the old copy not yet freed.
+  pub const SET_LINKED: u32 = 2;
+  /// `delete`: unlinked from its chain, not yet freed.
+  pub const DELETE_UNLINKED: u32 = 3;
+  /// eviction: victim unlinked from its chain, not yet freed.
+  pub const EVICT_UNLINKED: u32 = 4;
+  /// `incr`: sequence odd, value not yet stored.
+  pub const INCR: u32 = 5;
+  /// shard repair: half the slots scanned, buckets cleared.
+  pub const REPAIR: u32 = 6;
+  /// `clear`: half the slots freed.
+  pub const CLEAR: u32 = 7;
+  /// Number of points (exclusive upper bound).
+  pub const COUNT: u32 = 8;
+}
+
+/// What a hook does when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashAction {
+  /// `SIGKILL` itself (unix) / abort (elsewhere).
+  Kill,
+  /// Print `HOOKED <point>` on stdout, then sleep forever while holding the
+  /// lock, so the parent can kill it.
+  Block,
+}
+
+static POINT: AtomicU32 = AtomicU32::new(u32::MAX);
+static COUNTDOWN: AtomicU64 = AtomicU64::new(0);
+static ACTION: AtomicU32 = AtomicU32::new(0);
+
+/// Arms a hook: the `after`-th time (0 = the first time) a matching point is
+/// reached, `action` happens. `point::ANY` matches every point.
+pub fn debug_set_crash_hook(point: u32, after: u64, action: CrashAction) {
+  COUNTDOWN.store(after, Ordering::SeqCst);
+  ACTION.store(action as u32, Ordering::SeqCst);
+  POINT.store(point, Ordering::SeqCst);
+}
+
+/// Disarms the hook.
+pub fn debug_clear_crash_hook() {
+  POINT.store(u32::MAX, Ordering::SeqCst);
+}
+
+#[inline]
+pub(crate) fn hit(p: u32) {
+  let armed = POINT.load(Ordering::Relaxed);
+  if armed == u32::MAX || (armed != point::ANY && armed != p) {
+    return;
+  }
+  if COUNTDOWN
+    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1))
+    .is_ok()
+  {
+    return;
+  }
+  fire(p);
+}
+
+#[cold]
+fn fire(p: u32) {
+  if ACTION.load(Ordering::SeqCst) == CrashAction::Block as u32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "HOOKED {p}");
+    let _ = out.flush();
+    loop {
+      std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+  }
+  #[cfg(unix)]
+  // SAFETY: raising a signal on ourselves; SIGKILL cannot be caught.
+  unsafe {
+    libc::raise(libc::SIGKILL);
+  }
+  std::process::abort();
+}

@@ -1,0 +1,180 @@
+//! A hash map with LRU eviction and TTL in **named shared memory**, read and
+//! written by many unrelated processes at once. A process killed at any
+//! instruction (SIGKILL while holding a lock included) never deadlocks the
+//! others and loses at most the one write it had in flight; damaged memory
+//! yields errors or misses, never a crash, an out-of-bounds access or a hang.
+//!
+//! # Segment and names
+//!
+//! A map named `name` (1..=24 of `[A-Za-z0-9._-]`, not ending in `.`; on
+//! Windows names are case-insensitive) is the POSIX shared memory
+//! object `/lk_<name>` (≤ 28 characters, under macOS's 31-character
+//! `PSHMNAMLEN`), made with the `shared_memory` crate: `shm_open(O_CREAT |
+//! O_EXCL, 0600)` + `ftruncate` + `mmap(MAP_SHARED)`. `Options::mode` is then
+//! applied with `fchmod` (Linux/FreeBSD; macOS has no `fchmod` for POSIX shm,
+//! so only 0600 works there), and on Linux every page is reserved with
+//! `posix_fallocate`, so a full `/dev/shm` fails `create` with a clear `EIO`
+//! (ENOSPC) instead of SIGBUS later. The creator gives up ownership once the
+//! map is ready: nothing unlinks on drop; [`SharedMap::unlink`] removes the
+//! name. `open_or_create` is race-free: `O_EXCL` picks one creator, the others
+//! open and wait (≤ 2 s) for the init word. (Windows: `shared_memory` backs
+//! the mapping with a file in the temp directory; `mode` does not apply.)
+//!
+//! # Layout
+//!
+//! Every process maps the segment at a different address, so only offsets
+//! and slot indices are stored. Integers are native little-endian; regions
+//! are 64-byte aligned.
+//!
+//! ```text
+//! 0        header (4 KiB): magic "LRUKITSM", layout version, init state
+//!          (0 busy / 1 ready, stored last with Release), hash id (xxh3-64) and
+//!          seed, lock kind (glibc / musl / FreeBSD robust mutex, or lease),
+//!          total size, capacity, shards, slots and buckets per shard,
+//!          max key / value bytes, slot size, eviction, default TTL, created-at,
+//!          creator pid, derived strides, and an xxh3 checksum of all of it.
+//! 4096     256 counter lanes × 64 B: {owner pid, hits, misses}, one per
+//!          open handle, so reads never write a cache line another process
+//!          writes (stats() sums them).
+//! 20480    shards × stride:
+//!            shard header (256 B): lock (64 B: robust pthread_mutex_t or
+//!              lease word) | seq (odd while a writer mutates), len, free-list
+//!              head, LRU head/tail, write sequence, next expiry, last expiry
+//!              scan | sets, deletes, evictions, expirations, lock
+//!              recoveries, repairs
+//!            buckets: u32 slot index per bucket (EMPTY = u32::MAX), a power
+//!              of two ≥ slots; separate chaining through the slots
+//!            slots: fixed size = 64 + round8(max_key) + round8(max(max_value, 8))
+//! ```
+//!
+//! A slot is `state` (FREE 0 / USED 1 / WRITING 2), key length, hash, chain
+//! (or free-list) next, value length, LRU prev/next, value tag, write
+//! version, expires-at ms (0 = never), access word (last access ms + a
+//! "read since linked" bit), then the key and value bytes. Values are typed:
+//! STRING 1, NUMBER (f64) 2, BIGINT (i64) 3, BOOL 4, NULL 5, BYTES 6, JSON 7.
+//! Each shard has `ceil(capacity / shards) + 1` slots: the spare one lets an
+//! update write its new copy before freeing the old one even when the shard
+//! is full. Capacity and LRU order are per shard (approximate globally).
+//! `required_memory_size` gives the segment size for given parameters.
+//!
+//! `open` copies the header into a private `Layout` after checking
+//! the magic and version, the checksum, the hash id, the lock kind, every
+//! derived field against a recomputation, and the real segment length
+//! (`EINCOMPAT` names the field). Layout parameters are never re-read from
+//! shared memory afterwards, and every index, length and tag read from a slot
+//! is bounds-checked before use; chain and list walks stop after `slots`
+//! steps.
+//!
+//! # Reads: seqlock, no shared writes
+//!
+//! `get`/`peek`/`contains` take no lock: load the shard's `seq` (Acquire;
+//! odd = retry), walk the chain and copy the value out with relaxed atomic
+//! word loads (never a plain memcpy of memory others write), then `fence
+//! (Acquire)` and re-load `seq`; a change means retry. After 64 attempts, or
+//! on a stable view that fails validation, the reader takes the lock, which
+//! also recovers a shard whose writer died. Recency costs at most one shared
+//! store per entry per second: a reader sets the access word to `now | READ`
+//! only if the bit is clear or the stored time is ≥ 1 s old (stamped with the
+//! cheap `CLOCK_REALTIME_COARSE`; the precise clock is read only for entries
+//! that have a TTL). Hits and misses go to the handle's own lane.
+//! [`SharedMap::get_with`] hands the value to a callback as a borrowed
+//! [`ValueRef`] (copied into a per-thread buffer, no lock held) instead of
+//! allocating a [`Value`].
+//!
+//! # Writes
+//!
+//! Writers take the shard lock, make `seq` odd (then `fence(Release)`),
+//! mutate with relaxed atomic stores, make `seq` even (Release) and unlock.
+//! Critical sections are memcpy-sized, except `clear`, `evict_older_than`,
+//! `purge_expired`, expiry scans (at most once a second per shard in LRU
+//! mode) and repair, which are O(slots of one shard). No user code ever runs
+//! under a lock.
+//!
+//! * insert: pop a free slot, write the entry while the slot is WRITING, push
+//!   it on its chain and the LRU head, mark it USED, `len += 1`.
+//! * update (`set` on an existing key, `compare_and_set`): copy-on-write —
+//!   the new copy is written into a WRITING slot, replaces the old slot in
+//!   the chain and the LRU list, is marked USED, and only then is the old
+//!   slot marked FREE.
+//! * `incr` on an existing number updates its 8-byte word in place with one
+//!   atomic store (old or new value, never torn).
+//! * delete / evict / expire: unlink from chain and LRU list, mark FREE.
+//! * a full shard (`len == ceil(capacity / shards)`) first reclaims expired
+//!   entries, then with eviction `Lru` evicts the LRU tail — unless it was
+//!   read since it was linked (the READ bit), in which case it gets a second
+//!   chance (moved to the head, bit cleared; at most 32 per eviction) — and
+//!   with eviction `None` fails with `EFULL`, losing nothing.
+//!
+//! # Locks and crash recovery
+//!
+//! Each shard has its own lock (module `lock`). Linux/FreeBSD: a
+//! `pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` + `PTHREAD_MUTEX_ROBUST`;
+//! when its owner dies, the next locker gets `EOWNERDEAD`
+//! (`ENOTRECOVERABLE`: the mutex is re-initialised). macOS/Windows: an
+//! owner lease — the lock word is `start tag << 32 | pid`, taken by CAS; a
+//! waiter checks the owner after 2 ms and every 10 ms, and takes over if it
+//! is gone, a zombie, or its pid now belongs to a process with another start
+//! time. Waits are bounded (`ETIMEDOUT`, default 5 s,
+//! [`SharedMap::set_lock_timeout`]) so a stopped process or a damaged lock
+//! word cannot hang callers.
+//!
+//! Invariant: a slot's `state` alone says whether it holds a live entry, and
+//! an entry is complete before its slot becomes USED. Everything else
+//! (buckets, chains, LRU list, free list, `len`, next expiry) is derived.
+//! So a locker that finds the previous owner dead — or `seq` odd with the
+//! lock free, or an inconsistency while working — **repairs that shard
+//! only**: it scans the slots, keeps USED slots whose lengths and tag are
+//! valid and whose stored hash is the hash of the stored key, keeping the
+//! higher write version if two hold the same key (a copy-on-write cut short
+//! after the new copy became USED), frees everything else (WRITING = the
+//! write in flight, dropped), and rebuilds buckets, the free list, `len` and
+//! the LRU list (ordered by last access, then version). `seq` is odd during
+//! the rebuild and even after it; a crash during repair is repaired again by
+//! the next locker. At most the write in flight is lost, and other shards
+//! are never touched. `Stats::lock_recoveries` counts deaths found inside a
+//! critical section (counted before the repair, so a recoverer that dies too
+//! is still counted), `Stats::repairs` completed rebuilds (recoveries plus
+//! damage found by an operation).
+//!
+//! # Time
+//!
+//! TTLs use the wall clock (`SystemTime`, ms since the epoch), which every
+//! process shares. Expired entries are never returned (a miss); they are
+//! reclaimed when accessed, when a full shard needs room, or by
+//! [`SharedMap::purge_expired`].
+//!
+//! # Limits of the hostile-memory guarantee
+//!
+//! Damage is detected structurally (bounds, tags, hashes, links), not by
+//! checksumming values: a flipped byte inside a stored value is returned as
+//! is. On Linux the bytes of the `pthread_mutex_t` objects are trusted:
+//! glibc keeps robust-list pointers in them while locked, so damage there
+//! can crash the lock holder inside libc (other damage to a lock word yields
+//! `ETIMEDOUT` or `ECORRUPT`). A process that shrinks the segment (ftruncate)
+//! makes others fault with SIGBUS; nothing in-process can prevent that.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod error;
+#[cfg(feature = "test-hooks")]
+mod hooks;
+mod layout;
+mod lock;
+mod map;
+mod shard;
+mod sys;
+mod value;
+
+pub use error::Error;
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use hooks::{debug_clear_crash_hook, debug_set_crash_hook, point as hook_point, CrashAction};
+pub use layout::Eviction;
+pub use map::{required_memory_size, Options, Report, SharedMap, Stats};
+pub use value::{Value, ValueRef};
+
+/// The key hash every process uses (xxh3-64 with the fixed seed), exposed so
+/// callers and tests can check that builds agree.
+pub fn key_hash(key: &[u8]) -> u64 {
+  layout::hash_key(key)
+}
