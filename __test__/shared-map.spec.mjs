@@ -366,3 +366,14 @@ test('random byte flips in a live segment: readers neither crash nor hang', asyn
   }
   SharedMap.unlink(m.name)
 })
+
+test('cluster workers share one map (examples/cluster-http.mjs)', async (t) => {
+  const example = fileURLToPath(new URL('../examples/cluster-http.mjs', import.meta.url))
+  const out = execFileSync(self, [example], { encoding: 'utf8', timeout: 60_000 })
+  const lines = out.trim().split('\n')
+  t.true(lines.some((l) => l.includes('(computed)')))
+  t.true(lines.some((l) => l.includes('(shared cache hit)')))
+  const workers = new Set(lines.filter((l) => l.startsWith('worker ')).map((l) => l.split(':')[0]))
+  t.true(workers.size >= 1)
+  t.true(lines.at(-1).includes('"hits":4'), lines.at(-1))
+})
