@@ -29,7 +29,8 @@ function run(runtime, args, { timeout = 60_000 } = {}) {
     p.stdout.on('data', (d) => (stdout += d))
     p.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => p.kill('SIGKILL'), timeout)
-    p.on('exit', (code, signal) => {
+    // 'close', not 'exit': output can still be in flight when the process exits
+    p.on('close', (code, signal) => {
       clearTimeout(timer)
       if (code === 0) resolve(stdout.trim().split('\n'))
       else reject(new Error(`child ${args.join(' ')} exited ${code ?? signal}: ${stderr}`))
@@ -317,7 +318,7 @@ async function killLoop(kills) {
     await new Promise((resolve) => p.stdout.once('data', resolve))
     await sleep(1 + Math.random() * 15)
     p.kill('SIGKILL')
-    await new Promise((resolve) => p.on('exit', resolve))
+    await new Promise((resolve) => p.on('close', resolve))
     next = start + 100_000
   }
   const report = m.verify()

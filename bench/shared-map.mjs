@@ -163,7 +163,7 @@ function runChildren(n, impl, workload, setup) {
         })
         let out = ''
         p.stdout.on('data', (d) => (out += d))
-        p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${impl} child exited ${code}`))))
+        p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${impl} child exited ${code}`))))
       })
     }),
   )
