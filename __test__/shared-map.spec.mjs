@@ -242,7 +242,7 @@ test('a damaged header is refused by name with EINCOMPAT', (t) => {
   SharedMap.unlink(m.name)
 })
 
-test('4 child processes doing random operations leave a consistent map', async (t) => {
+test.serial('4 child processes doing random operations leave a consistent map', async (t) => {
   const m = fresh({ capacity: 200, maxValueBytes: 64 })
   const results = await Promise.all([1, 2, 3, 4].map((seed) => run(self, ['random', m.name, String(seed), '5000'])))
   t.deepEqual(results.map((r) => r.at(-1)), ['done', 'done', 'done', 'done'])
@@ -251,14 +251,14 @@ test('4 child processes doing random operations leave a consistent map', async (
   SharedMap.unlink(m.name)
 })
 
-test('4 processes x 20k incr give exact totals', async (t) => {
+test.serial('4 processes x 20k incr give exact totals', async (t) => {
   const m = fresh({ capacity: 100 })
   await Promise.all([1, 2, 3, 4].map(() => run(self, ['incr', m.name, '20000', '4'])))
   t.deepEqual([0, 1, 2, 3].map((i) => m.get(`counter${i}`)), [20000, 20000, 20000, 20000])
   SharedMap.unlink(m.name)
 })
 
-test('Bun and Node share one map', async (t) => {
+test.serial('Bun and Node share one map', async (t) => {
   const other = otherRuntime()
   if (!other) return t.fail('the other runtime (bun/node) is not available')
   const m = fresh({ capacity: 100 })
@@ -298,37 +298,48 @@ test('a worker_thread opens the same map by name', async (t) => {
   SharedMap.unlink(m.name)
 })
 
-/** Kills writer processes at random moments; every acknowledged write must survive. */
+/**
+ * Kills writer processes at random moments; every acknowledged write must survive: for each key,
+ * the stored sequence number is at least the last one a killed writer acknowledged (it may be one
+ * newer: the write in flight when the kill landed may or may not have been applied).
+ */
 async function killLoop(kills) {
-  const m = fresh({ capacity: 50_000, eviction: 'none', maxValueBytes: 32 })
-  let next = 0
-  const acked = []
+  const m = fresh({ capacity: kills * 500 + 1000, eviction: 'none', maxValueBytes: 32 })
+  const acked = new Map()
+  let writes = 0
   for (let k = 0; k < kills; k++) {
-    const start = next
-    const p = spawn(self, [child, 'writer', m.name, String(start)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const p = spawn(self, [child, 'writer', m.name, String(k * 500)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let buf = ''
+    const closed = new Promise((resolve) => p.on('close', resolve))
+    const started = new Promise((resolve) => p.stdout.once('data', resolve))
     p.stdout.on('data', (d) => {
       buf += d
       let nl
       while ((nl = buf.indexOf('\n')) >= 0) {
-        acked.push(buf.slice(0, nl))
+        const [key, seq] = buf.slice(0, nl).split(' ')
+        acked.set(key, Number(seq))
+        writes++
         buf = buf.slice(nl + 1)
       }
     })
-    await new Promise((resolve) => p.stdout.once('data', resolve))
+    await Promise.race([started, closed])
     await sleep(1 + Math.random() * 15)
     p.kill('SIGKILL')
-    await new Promise((resolve) => p.on('close', resolve))
-    next = start + 100_000
+    await closed
   }
   const report = m.verify()
-  const lost = acked.filter((key) => m.get(key) !== `value-${key.slice(1)}`)
+  const lost = []
+  for (const [key, seq] of acked) {
+    const stored = m.get(key)
+    const storedSeq = typeof stored === 'string' ? Number(stored.slice('value-'.length)) : -1
+    if (!(storedSeq >= seq)) lost.push(`${key}: acknowledged ${seq}, stored ${stored}`)
+  }
   const stats = m.stats()
   SharedMap.unlink(m.name)
-  return { report, lost, acked: acked.length, recoveries: stats.lockRecoveries, repairs: stats.repairs }
+  return { report, lost, acked: writes, recoveries: stats.lockRecoveries, repairs: stats.repairs }
 }
 
-test('SIGKILLed writers never deadlock or corrupt the map, and no acknowledged write is lost', async (t) => {
+test.serial('SIGKILLed writers never deadlock or corrupt the map, and no acknowledged write is lost', async (t) => {
   const kills = Number(process.env.LRUKIT_KILLS ?? 20)
   const r = await killLoop(kills)
   t.log(`${kills} kills, ${r.acked} acknowledged writes, ${r.recoveries} lock recoveries, ${r.repairs} shard repairs`)
@@ -337,7 +348,7 @@ test('SIGKILLed writers never deadlock or corrupt the map, and no acknowledged w
   t.true(r.acked > kills, `${r.acked} acknowledged writes across ${kills} kills`)
 })
 
-test('random byte flips in a live segment: readers neither crash nor hang', async (t) => {
+test.serial('random byte flips in a live segment: readers neither crash nor hang', async (t) => {
   if (process.platform !== 'linux') return t.pass()
   const m = fresh({ capacity: 500, maxValueBytes: 32 })
   for (let i = 0; i < 200; i++) m.set(`k${i}`, `v${i}`)
@@ -368,7 +379,7 @@ test('random byte flips in a live segment: readers neither crash nor hang', asyn
   SharedMap.unlink(m.name)
 })
 
-test('cluster workers share one map (examples/cluster-http.mjs)', async (t) => {
+test.serial('cluster workers share one map (examples/cluster-http.mjs)', async (t) => {
   const example = fileURLToPath(new URL('../examples/cluster-http.mjs', import.meta.url))
   const out = execFileSync(self, [example], { encoding: 'utf8', timeout: 60_000 })
   const lines = out.trim().split('\n')

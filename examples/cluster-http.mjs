@@ -17,8 +17,8 @@ if (cluster.isPrimary) {
   const cache = SharedMap.create(NAME, { capacity: 10_000, maxKeyBytes: 64, maxValueBytes: 64, ttl: 60_000 })
   const env = { DEMO_ID: String(process.pid) }
   const workers = [cluster.fork(env), cluster.fork(env)]
-  const port = await new Promise((resolve) => workers[0].once('message', (m) => resolve(m.port)))
-  await Promise.all(workers.slice(1).map((w) => new Promise((resolve) => w.once('message', resolve))))
+  // each worker reports its port once it listens (they share one port)
+  const [{ port }] = await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
   const get = (path) =>
     new Promise((resolve, reject) => {
       // a fresh connection per request lets the OS spread requests over the workers
