@@ -13,7 +13,7 @@ use napi_derive::napi;
 
 use crate::errors;
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
-use crate::raw::{self, raw_methods};
+use crate::raw;
 use crate::value::Val;
 
 /// Milliseconds since the Unix epoch, like `Date.now()`.
@@ -340,8 +340,7 @@ impl JsLruCache {
       }
       arr.coerce_to_object()?
     };
-    let values: napi::bindgen_prelude::Function<(), Unknown> = arr.get_named_property("values")?;
-    values.apply(arr, ())
+    raw::array_iterator(arr)
   }
 }
 
@@ -507,35 +506,18 @@ fn element<'env>(env: &'env Env, array: &Array<'env>, i: u32) -> Result<Unknown<
   }
 }
 
-raw_methods!(LruShared {
-  raw_get => get,
-  raw_peek => peek,
-  raw_has => has,
-  raw_delete => delete,
-  raw_set => set,
-  raw_get_many => get_many,
-  raw_set_many => set_many,
-});
-
-/// The hot methods, bound to each instance by the constructor.
-const HOT_METHODS: &[(&str, sys::napi_callback)] = &[
-  ("get\0", Some(raw_get)),
-  ("peek\0", Some(raw_peek)),
-  ("has\0", Some(raw_has)),
-  ("delete\0", Some(raw_delete)),
-  ("set\0", Some(raw_set)),
-  ("getMany\0", Some(raw_get_many)),
-  ("setMany\0", Some(raw_set_many)),
+/// The hot methods, bound to each instance when it is made.
+const HOT_METHODS: &[(&str, raw::Method<LruShared>)] = &[
+  ("get\0", get),
+  ("peek\0", peek),
+  ("has\0", has),
+  ("delete\0", delete),
+  ("set\0", set),
+  ("getMany\0", get_many),
+  ("setMany\0", set_many),
 ];
 
-/// Makes `LruCache` iterable: `LruCache.prototype[Symbol.iterator]` is
-/// `LruCache.prototype.entries`, as `Map.prototype[Symbol.iterator]` is
-/// `Map.prototype.entries`.
+/// Makes `LruCache` iterable like a `Map`.
 pub fn install(env: &Env, exports: &Object) -> Result<()> {
-  let ctor: Object = exports.get_named_property_unchecked("LruCache")?;
-  let mut proto: Object = ctor.get_named_property("prototype")?;
-  let symbol: Object = env.get_global()?.get_named_property_unchecked("Symbol")?;
-  let iterator: Unknown = symbol.get_named_property("iterator")?;
-  let entries: Unknown = proto.get_named_property("entries")?;
-  proto.set_property(iterator, entries)
+  raw::make_iterable(env, exports, "LruCache")
 }

@@ -6,15 +6,15 @@
 //! times the cost of a cache lookup. So the hot methods of lrukit's classes
 //! (`get`, `set`, `has`, ...) are plain `napi_callback`s created per instance
 //! at construction, each carrying a strong `Rc` to the instance's native state
-//! as its callback data. A call reads that pointer straight from
-//! `napi_get_cb_info`: no receiver lookup, no identity check (the state is the
-//! one the function was made for, whatever `this` is, so a detached
-//! `const get = cache.get` keeps working), no registry.
+//! and the method body as its callback data. A call reads that pointer
+//! straight from `napi_get_cb_info`: no receiver lookup, no identity check (the
+//! state is the one the function was made for, whatever `this` is, so a
+//! detached `const get = cache.get` keeps working), no registry.
 //!
 //! Safety story:
-//! - Each function owns one `Rc` strong count, released by a finalizer attached
-//!   to the function object, so the state outlives every function that can
-//!   reach it. The last owner to be finalized releases the JavaScript values the
+//! - Each function owns one `Rc` strong count (in its boxed [`Binding`]),
+//!   released by a finalizer attached to the function object, so the state
+//!   outlives every function that can reach it. The last owner to be finalized releases the JavaScript values the
 //!   state still references.
 //! - The state is only ever borrowed shared (`&S`); its mutable parts live in a
 //!   `RefCell`, so a call re-entered from JavaScript that the first call
@@ -27,7 +27,10 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::rc::Rc;
 
-use napi::{bindgen_prelude::JsError, sys, Env, Result, Unknown};
+use napi::{
+  bindgen_prelude::{JsError, JsObjectValue, Object},
+  sys, Env, Result, Unknown,
+};
 
 /// A raw method body: the environment, the instance state, `this` and the
 /// arguments in, a JavaScript value out.
@@ -44,17 +47,22 @@ pub trait Bound: Sized + 'static {
   fn release(&self, env: &Env);
 }
 
-/// Calls `body` with the bound state, `this` and up to three arguments
-/// (missing ones are `undefined`), turning an `Err` into a JavaScript exception.
+/// The callback data of one bound method: its state and its body.
+struct Binding<S> {
+  state: Rc<S>,
+  body: Method<S>,
+}
+
+/// The one `napi_callback` of every bound method: calls the body with the
+/// bound state, `this` and up to three arguments (missing ones are
+/// `undefined`), turning an `Err` into a JavaScript exception.
 ///
 /// # Safety
-/// Must be called from a Node-API callback created by [`bind_methods`] with
-/// state type `S`.
-#[inline(always)]
-pub unsafe fn dispatch<S: Bound>(
+/// Called by Node-API for a function created by [`bind_methods`] with state
+/// type `S`.
+unsafe extern "C" fn dispatch<S: Bound>(
   env: sys::napi_env,
   info: sys::napi_callback_info,
-  body: Method<S>,
 ) -> sys::napi_value {
   let wrapped_env = Env::from_raw(env);
   let mut argc = MAX_ARGS;
@@ -74,12 +82,12 @@ pub unsafe fn dispatch<S: Bound>(
     )
   };
   let result = napi::check_status!(status).and_then(|()| {
-    // SAFETY: `data` is the `Rc<S>` pointer `bind_methods` gave this function;
-    // the function is running, so its finalizer has not released that count.
-    let state = unsafe { &*(data as *const S) };
+    // SAFETY: `data` is the `Binding<S>` that `bind_methods` boxed for this
+    // function; the function is running, so its finalizer has not freed it.
+    let binding = unsafe { &*(data as *const Binding<S>) };
     // SAFETY: the handles are live for the duration of this callback.
     let args = argv.map(|v| unsafe { Unknown::from_raw_unchecked(env, v) });
-    body(&wrapped_env, state, this, &args)
+    (binding.body)(&wrapped_env, &binding.state, this, &args)
   });
   match result {
     Ok(value) => value,
@@ -104,9 +112,9 @@ unsafe extern "C" fn finalize_function<S: Bound>(
   data: *mut c_void,
   _hint: *mut c_void,
 ) {
-  // SAFETY: `data` is the strong count `bind_methods` leaked for this function.
-  let owner = unsafe { Rc::from_raw(data as *const S) };
-  drop_owner(&Env::from_raw(env), owner);
+  // SAFETY: `data` is the `Binding<S>` `bind_methods` leaked for this function.
+  let binding = unsafe { Box::from_raw(data as *mut Binding<S>) };
+  drop_owner(&Env::from_raw(env), binding.state);
 }
 
 /// Defines `methods` on `target` as non-enumerable, writable, configurable
@@ -115,12 +123,15 @@ pub fn bind_methods<S: Bound>(
   env: &Env,
   target: sys::napi_value,
   state: &Rc<S>,
-  methods: &[(&'static str, sys::napi_callback)],
+  methods: &[(&'static str, Method<S>)],
 ) -> Result<()> {
   let mut descriptors = Vec::with_capacity(methods.len());
-  for &(name, method) in methods {
+  for &(name, body) in methods {
     debug_assert!(name.ends_with('\0'), "N-API reads names as C strings");
-    let data = Rc::into_raw(Rc::clone(state)) as *mut c_void;
+    let data = Box::into_raw(Box::new(Binding {
+      state: Rc::clone(state),
+      body,
+    })) as *mut c_void;
     let mut function = ptr::null_mut();
     // SAFETY: `name` is NUL-terminated; `data` stays valid until the finalizer
     // below runs.
@@ -129,7 +140,7 @@ pub fn bind_methods<S: Bound>(
         env.raw(),
         name.as_ptr() as *const c_char,
         name.len() as isize - 1,
-        method,
+        Some(dispatch::<S>),
         data,
         &mut function,
       )
@@ -148,8 +159,8 @@ pub fn bind_methods<S: Bound>(
       })
     });
     if let Err(e) = created {
-      // SAFETY: no finalizer owns `data`, so this count is still ours.
-      drop(unsafe { Rc::from_raw(data as *const S) });
+      // SAFETY: no finalizer owns `data`, so the box is still ours.
+      drop(unsafe { Box::from_raw(data as *mut Binding<S>) });
       return Err(e);
     }
     descriptors.push(sys::napi_property_descriptor {
@@ -169,18 +180,21 @@ pub fn bind_methods<S: Bound>(
   })
 }
 
-/// Declares `extern "C"` trampolines for raw methods bound to state `$ty`.
-macro_rules! raw_methods {
-  ($ty:ty { $($name:ident => $body:path),* $(,)? }) => {
-    $(
-      unsafe extern "C" fn $name(
-        env: napi::sys::napi_env,
-        info: napi::sys::napi_callback_info,
-      ) -> napi::sys::napi_value {
-        // SAFETY: created by `bind_methods` with state `$ty`.
-        unsafe { $crate::raw::dispatch::<$ty>(env, info, $body) }
-      }
-    )*
-  };
+/// Makes instances of the exported class `class_name` iterable like a `Map`:
+/// `prototype[Symbol.iterator]` is `prototype.entries`, as
+/// `Map.prototype[Symbol.iterator]` is `Map.prototype.entries`.
+pub fn make_iterable(env: &Env, exports: &Object, class_name: &str) -> Result<()> {
+  let ctor: Object = exports.get_named_property_unchecked(class_name)?;
+  let mut proto: Object = ctor.get_named_property("prototype")?;
+  let symbol: Object = env.get_global()?.get_named_property_unchecked("Symbol")?;
+  let iterator: Unknown = symbol.get_named_property("iterator")?;
+  let entries: Unknown = proto.get_named_property("entries")?;
+  proto.set_property(iterator, entries)
 }
-pub(crate) use raw_methods;
+
+/// `array.values()`: the iterator the snapshot methods (`keys()`, `entries()`,
+/// ...) return.
+pub fn array_iterator(array: Object<'_>) -> Result<Unknown<'_>> {
+  let values: napi::bindgen_prelude::Function<(), Unknown> = array.get_named_property("values")?;
+  values.apply(array, ())
+}

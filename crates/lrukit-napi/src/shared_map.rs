@@ -20,7 +20,7 @@ use napi_derive::napi;
 
 use crate::errors;
 use crate::key::{self, KeyScratch};
-use crate::raw::{self, raw_methods};
+use crate::raw;
 
 /// A hash map with LRU eviction and TTLs in named shared memory, read and
 /// written by many unrelated processes at once (cluster workers, PM2, child
@@ -596,24 +596,15 @@ fn delete(
   Ok(removed.into_unknown(env)?.raw())
 }
 
-raw_methods!(MapShared {
-  raw_get => get,
-  raw_peek => peek,
-  raw_has => has,
-  raw_set => set,
-  raw_add => add,
-  raw_incr => incr,
-  raw_delete => delete,
-});
-
-const HOT_METHODS: &[(&str, sys::napi_callback)] = &[
-  ("get\0", Some(raw_get)),
-  ("peek\0", Some(raw_peek)),
-  ("has\0", Some(raw_has)),
-  ("set\0", Some(raw_set)),
-  ("add\0", Some(raw_add)),
-  ("incr\0", Some(raw_incr)),
-  ("delete\0", Some(raw_delete)),
+/// The hot methods, bound to each instance when it is made.
+const HOT_METHODS: &[(&str, raw::Method<MapShared>)] = &[
+  ("get\0", get),
+  ("peek\0", peek),
+  ("has\0", has),
+  ("set\0", set),
+  ("add\0", add),
+  ("incr\0", incr),
+  ("delete\0", delete),
 ];
 
 fn instance(env: &Env, map: SharedMap, json: bool) -> Result<Unknown<'_>> {
@@ -795,7 +786,7 @@ impl JsSharedMap {
     for (i, k) in keys.iter().enumerate() {
       arr.set(i as u32, key::to_js(env, k)?)?;
     }
-    array_iterator(arr.coerce_to_object()?)
+    raw::array_iterator(arr.coerce_to_object()?)
   }
 
   /// `[key, value]` pairs (weakly consistent snapshot).
@@ -814,7 +805,7 @@ impl JsSharedMap {
       pair.set(1, value_to_js(env, v.as_ref())?)?;
       arr.set(i as u32, pair)?;
     }
-    array_iterator(arr.coerce_to_object()?)
+    raw::array_iterator(arr.coerce_to_object()?)
   }
 
   /// Counters and sizes, totals over all processes.
@@ -876,17 +867,7 @@ impl JsSharedMap {
   }
 }
 
-fn array_iterator(arr: Object<'_>) -> Result<Unknown<'_>> {
-  let values: Function<(), Unknown> = arr.get_named_property("values")?;
-  values.apply(arr, ())
-}
-
-/// Makes `SharedMap` iterable over `[key, value]` like a `Map`.
+/// Makes `SharedMap` iterable like a `Map`.
 pub fn install(env: &Env, exports: &Object) -> Result<()> {
-  let ctor: Object = exports.get_named_property_unchecked("SharedMap")?;
-  let mut proto: Object = ctor.get_named_property("prototype")?;
-  let symbol: Object = env.get_global()?.get_named_property_unchecked("Symbol")?;
-  let iterator: Unknown = symbol.get_named_property("iterator")?;
-  let entries: Unknown = proto.get_named_property("entries")?;
-  proto.set_property(iterator, entries)
+  raw::make_iterable(env, exports, "SharedMap")
 }
