@@ -1,0 +1,347 @@
+//! Throughput of the two engines (and moka as a reference) on 1M flows:
+//! insert, touch, get with 1 and 2 threads, and steady-state
+//! `expire(now, 1000)` at 10k and 1M flows.
+//!
+//! Short run (see BENCH.md):
+//! `cargo bench -p lrukit-flow-table --bench flow -- --warm-up-time 1 --measurement-time 2`
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{
+  criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use lrukit_flow_table::{new_engine, Config, EngineKind, FlowEngine, ManualClock};
+
+const FLOWS: u64 = 1_000_000;
+/// Lookups per measured iteration in the touch/get groups.
+const BATCH: usize = 100_000;
+const TIMEOUT_MS: u64 = 3_600_000;
+
+type Table = Arc<dyn FlowEngine<u64, u64>>;
+
+fn engine(kind: EngineKind, timeout: u64) -> (Table, Arc<ManualClock>) {
+  let clock = Arc::new(ManualClock::new(1_000));
+  let t = new_engine::<u64, u64>(kind, Config::new(timeout), clock.clone());
+  (Arc::from(t), clock)
+}
+
+fn moka_cache() -> moka::sync::Cache<u64, u64> {
+  moka::sync::Cache::builder()
+    .time_to_idle(Duration::from_millis(TIMEOUT_MS))
+    .build()
+}
+
+/// Flow keys: spread-out 64-bit values (as hashed 5-tuples would be).
+fn keys(n: u64) -> Vec<u64> {
+  (0..n)
+    .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    .collect()
+}
+
+/// A fixed pseudo-random sample of `keys` for lookups.
+fn lookups(keys: &[u64], n: usize) -> Vec<u64> {
+  let mut x = 0x2545_F491_4F6C_DD1Du64;
+  (0..n)
+    .map(|_| {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      keys[(x % keys.len() as u64) as usize]
+    })
+    .collect()
+}
+
+/// Runs `f(thread_index, chunk)` on `threads` threads over `items` split in
+/// equal chunks; returns the wall time from a common start.
+fn parallel<T: Sync>(threads: usize, items: &[T], f: impl Fn(&[T]) + Sync) -> Duration {
+  if threads == 1 {
+    let start = Instant::now();
+    f(items);
+    return start.elapsed();
+  }
+  let barrier = Barrier::new(threads + 1);
+  let chunk = items.len().div_ceil(threads);
+  thread::scope(|s| {
+    for part in items.chunks(chunk) {
+      let (barrier, f) = (&barrier, &f);
+      s.spawn(move || {
+        barrier.wait();
+        f(part);
+      });
+    }
+    barrier.wait();
+    let start = Instant::now();
+    // Scope end joins the workers.
+    start
+  })
+  .elapsed()
+}
+
+enum Subject {
+  Engine(Table),
+  Moka(moka::sync::Cache<u64, u64>),
+}
+
+const SUBJECTS: [&str; 3] = ["dashmap", "wheel", "moka"];
+
+fn subject(name: &str) -> Subject {
+  match name {
+    "dashmap" => Subject::Engine(engine(EngineKind::DashMap, TIMEOUT_MS).0),
+    "wheel" => Subject::Engine(engine(EngineKind::Wheel, TIMEOUT_MS).0),
+    _ => Subject::Moka(moka_cache()),
+  }
+}
+
+fn fill(s: &Subject, keys: &[u64]) {
+  match s {
+    Subject::Engine(t) => {
+      for &k in keys {
+        t.insert(k, k, None).unwrap();
+      }
+    }
+    Subject::Moka(c) => {
+      for &k in keys {
+        c.insert(k, k);
+      }
+      c.run_pending_tasks();
+    }
+  }
+}
+
+fn bench_insert(c: &mut Criterion) {
+  let keys = keys(FLOWS);
+  let mut g = c.benchmark_group("insert_1M");
+  g.sample_size(10).sampling_mode(SamplingMode::Flat);
+  g.throughput(Throughput::Elements(FLOWS));
+  for threads in [1usize, 2] {
+    for name in SUBJECTS {
+      g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
+        b.iter_custom(|iters| {
+          let mut total = Duration::ZERO;
+          for _ in 0..iters {
+            let s = subject(name);
+            total += match &s {
+              Subject::Engine(t) => parallel(threads, &keys, |part| {
+                for &k in part {
+                  t.insert(k, k, None).unwrap();
+                }
+              }),
+              Subject::Moka(m) => parallel(threads, &keys, |part| {
+                for &k in part {
+                  m.insert(k, k);
+                }
+              }),
+            };
+            drop(s); // untimed
+          }
+          total
+        })
+      });
+    }
+  }
+  g.finish();
+}
+
+fn bench_lookup(c: &mut Criterion, group: &str, op: fn(&Subject, u64) -> bool) {
+  let keys = keys(FLOWS);
+  let sample = lookups(&keys, BATCH);
+  let mut g = c.benchmark_group(group);
+  g.throughput(Throughput::Elements(BATCH as u64));
+  for name in SUBJECTS {
+    let s = subject(name);
+    fill(&s, &keys);
+    for threads in [1usize, 2] {
+      g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
+        b.iter_custom(|iters| {
+          let mut total = Duration::ZERO;
+          for _ in 0..iters {
+            total += parallel(threads, &sample, |part| {
+              for &k in part {
+                assert!(black_box(op(&s, k)));
+              }
+            });
+          }
+          total
+        })
+      });
+    }
+  }
+  g.finish();
+}
+
+fn bench_touch(c: &mut Criterion) {
+  bench_lookup(c, "touch_1M", |s, k| match s {
+    Subject::Engine(t) => t.touch(&k),
+    // moka has no separate touch: a read refreshes time-to-idle.
+    Subject::Moka(m) => m.get(&k).is_some(),
+  });
+}
+
+fn bench_get(c: &mut Criterion) {
+  bench_lookup(c, "get_1M", |s, k| match s {
+    Subject::Engine(t) => t.get(&k).is_some(),
+    Subject::Moka(m) => m.get(&k).is_some(),
+  });
+}
+
+/// A table in steady state: `n` flows with timeout `n / 1000` ms; every
+/// millisecond ("tick") 1000 new flows arrive and `expire(now, 1000)` reaps
+/// the 1000 that arrived a timeout ago. With `touched`, every other flow is
+/// touched once half-way through its life, so half of the queue elements
+/// that come due are re-armed (and those flows live 1.5 timeouts).
+struct Steady {
+  t: Table,
+  clock: Arc<ManualClock>,
+  n: u64,
+  touched: bool,
+  next_key: u64,
+  tick: u64,
+}
+
+impl Steady {
+  fn new(kind: EngineKind, n: u64, touched: bool) -> Self {
+    let (t, clock) = engine(kind, n / 1000);
+    let mut s = Steady {
+      t,
+      clock,
+      n,
+      touched,
+      next_key: 0,
+      tick: 1_000,
+    };
+    // Fill to n flows, then run a timeout's worth of steady state (so the
+    // touched variant reaches its equilibrium).
+    for _ in 0..n / 1000 {
+      s.advance();
+      s.arrive();
+      s.touch();
+    }
+    for _ in 0..n / 1000 {
+      s.advance();
+      s.arrive();
+      s.touch();
+      s.t.expire(s.tick, 1000);
+    }
+    s
+  }
+
+  fn advance(&mut self) {
+    self.tick += 1;
+    self.clock.set(self.tick);
+  }
+
+  fn key(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+  }
+
+  fn arrive(&mut self) {
+    for _ in 0..1000 {
+      self
+        .t
+        .insert(Self::key(self.next_key), self.next_key, None)
+        .unwrap();
+      self.next_key += 1;
+    }
+  }
+
+  fn touch(&mut self) {
+    if self.touched && self.next_key >= self.n / 2 + 1000 {
+      // The flows that arrived half a timeout ago; every other one.
+      let first = self.next_key - 1000 - self.n / 2;
+      for i in (first..first + 1000).step_by(2) {
+        self.t.touch(&Self::key(i));
+      }
+    }
+  }
+
+  fn check(&self) {
+    // Touched flows live 1.5 timeouts, so that variant holds 1.25 n.
+    let expected = if self.touched {
+      self.n + self.n / 4
+    } else {
+      self.n
+    };
+    let len = self.t.len() as u64;
+    assert!(
+      len.abs_diff(expected) <= 2000,
+      "steady state holds ~{expected} flows: {len}"
+    );
+  }
+}
+
+/// `expire(now, 1000)` in steady state (timed), at 10k and 1M flows.
+fn bench_expire(c: &mut Criterion) {
+  let mut g = c.benchmark_group("expire_1000");
+  g.throughput(Throughput::Elements(1000));
+  for (label, n, touched) in [
+    ("10k", 10_000u64, false),
+    ("1M", FLOWS, false),
+    ("1M_half_touched", FLOWS, true),
+  ] {
+    for (name, kind) in [
+      ("dashmap", EngineKind::DashMap),
+      ("wheel", EngineKind::Wheel),
+    ] {
+      let mut s = Steady::new(kind, n, touched);
+      g.bench_function(BenchmarkId::new(name, label), |b| {
+        b.iter_custom(|iters| {
+          let mut total = Duration::ZERO;
+          for _ in 0..iters {
+            s.advance();
+            s.arrive();
+            s.touch();
+            let start = Instant::now();
+            let out = black_box(s.t.expire(s.tick, 1000));
+            total += start.elapsed();
+            assert_eq!(out.len(), 1000);
+          }
+          total
+        })
+      });
+      s.check();
+    }
+  }
+  g.finish();
+}
+
+/// Inserting new flows into a table that holds 1M flows in steady state
+/// (the timed part is the 1000 inserts of one tick; the expire is not
+/// timed). No growth: freed entries are reused.
+fn bench_insert_steady(c: &mut Criterion) {
+  let mut g = c.benchmark_group("insert_steady_1M");
+  g.throughput(Throughput::Elements(1000));
+  for (name, kind) in [
+    ("dashmap", EngineKind::DashMap),
+    ("wheel", EngineKind::Wheel),
+  ] {
+    let mut s = Steady::new(kind, FLOWS, false);
+    g.bench_function(BenchmarkId::new(name, "1t"), |b| {
+      b.iter_custom(|iters| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+          s.advance();
+          let start = Instant::now();
+          s.arrive();
+          total += start.elapsed();
+          black_box(s.t.expire(s.tick, 1000));
+        }
+        total
+      })
+    });
+    s.check();
+  }
+  g.finish();
+}
+
+criterion_group!(
+  benches,
+  bench_insert,
+  bench_insert_steady,
+  bench_touch,
+  bench_get,
+  bench_expire
+);
+criterion_main!(benches);
