@@ -83,12 +83,70 @@ export interface SharedMap extends Iterable<[LruKey, SharedValue]> {
 }
 
 /**
+ * The hot methods of `FlowTable` are raw Node-API callbacks bound to each instance
+ * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
+ * generated class below.
+ */
+export interface FlowTable {
+  /** Stores `value` for `key` and refreshes its idle timer; `timeout` (ms) overrides the table's. Returns the table. */
+  set(key: LruKey, value: SharedValue, options?: { timeout?: number }): this
+  /** The value, or `undefined` when missing or idle past its timeout. Does not refresh the timer. */
+  get(key: LruKey): SharedValue | undefined
+  /** Like `get`, and refreshes the idle timer. */
+  getAndTouch(key: LruKey): SharedValue | undefined
+  /** True when `key` is present and not idle past its timeout. */
+  has(key: LruKey): boolean
+  /** Refreshes `key`'s idle timer (one store, O(1)); false when missing. */
+  touch(key: LruKey): boolean
+  /** Removes `key`; true when a live entry was removed. */
+  delete(key: LruKey): boolean
+}
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/**
+ * A map of per-flow state whose entries expire after an idle timeout, with
+ * no O(N) sweeps: `touch` stores a timestamp, `expire()` reaps bounded
+ * batches. An entry past its deadline is never returned, even before
+ * `expire` reaps it. Values are stored natively (strings, numbers, bigints,
+ * booleans, null, Buffers), so one table can be shared by every
+ * worker_thread of a process (`FlowTable.shared(name, options)`).
+ *
+ * Errors carry a `code`: `ERR_LRUKIT_INVALID_TIMEOUT`, `ERR_LRUKIT_INVALID_ENGINE`,
+ * `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`.
+ */
+export declare class FlowTable {
+  constructor(options: FlowTableOptions)
+  /**
+   * The table named `name` for every worker_thread of this process: the
+   * first call creates it with `options`, later calls (from any thread)
+   * return a handle to the same table and ignore `options`.
+   */
+  static shared(name: string, options: FlowTableOptions): FlowTable
+  /** Forgets the shared table `name` (handles keep working); false if unknown. */
+  static unshare(name: string): boolean
+  /** Number of entries (expired ones not yet reaped by `expire` included). */
+  get size(): number
+  /**
+   * Removes and returns up to `max` expired entries (default: all that are
+   * due), as of `now` (default: the table's clock). The work is bounded by
+   * `max`: never an O(size) sweep.
+   */
+  expire(options?: { now?: number; max?: number }): FlowExpired[]
+  /** Milliseconds on the table's clock. */
+  now(): number
+  /** Moves a `clock: 'manual'` table's clock forward; returns the new time. */
+  advanceTime(ms: number): number
+  /** Removes every entry. */
+  clear(): void
+}
+export type JsFlowTable = FlowTable
 
 /**
  * A fixed-capacity least-recently-used cache whose entries live in native
@@ -207,6 +265,39 @@ export type JsSharedMap = SharedMap
  * cache lookup has to pay at the boundary.
  */
 export declare function echo(value: unknown): unknown
+
+/** An entry returned by `expire()`. */
+export interface FlowExpired {
+  key: LruKey
+  value: SharedValue
+  /** Clock reading (ms) of the entry's last set/touch. */
+  lastSeen: number
+}
+
+/** Options for `new FlowTable(options)` and `FlowTable.shared(name, options)`. */
+export interface FlowTableOptions {
+  /** Idle timeout in ms for entries set without their own. */
+  timeout: number
+  /** Maximum number of entries; omitted = unbounded. */
+  capacity?: number
+  /**
+   * What a full table does: `'evict'` (default) evicts the longest idle
+   * entry, `'refuse'` makes `set` throw `ERR_LRUKIT_FULL`.
+   */
+  whenFull?: 'evict' | 'refuse'
+  /**
+   * `'wheel'` (default): entries, index and timeout order in one sharded
+   * structure. `'dashmap'`: the seed design (DashMap + priority queues).
+   */
+  engine?: 'wheel' | 'dashmap'
+  /**
+   * `'monotonic'` (default) or `'manual'`: time moves only through
+   * `advanceTime(ms)` (for tests and simulations).
+   */
+  clock?: 'monotonic' | 'manual'
+  /** Store objects and arrays as JSON. */
+  json?: boolean
+}
 
 /** Options for `new LruCache(options)`. */
 export interface LruCacheOptions {

@@ -835,6 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.FlowTable = nativeBinding.FlowTable
+module.exports.JsFlowTable = nativeBinding.JsFlowTable
 module.exports.LruCache = nativeBinding.LruCache
 module.exports.JsLruCache = nativeBinding.JsLruCache
 module.exports.SharedMap = nativeBinding.SharedMap

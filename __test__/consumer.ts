@@ -4,6 +4,7 @@
 import {
   LruCache,
   SharedMap,
+  FlowTable,
   noop,
   type LruEntry,
   type LruKey,
@@ -63,6 +64,13 @@ export const sharedUsed = [stored, sv, counted, swapped, lockRecoveries, report,
 SharedMap.create('x', { capacity: 1, eviction: 'fifo' })
 // @ts-expect-error SharedMap has no public constructor arguments
 new SharedMap('x')
+
+const flows: FlowTable = new FlowTable({ timeout: 30_000, engine: 'wheel', capacity: 1000 }).set('10.0.0.1', 1)
+const fv: SharedValue | undefined = flows.get('10.0.0.1') ?? flows.getAndTouch('x')
+const reaped: Array<{ key: LruKey; value: SharedValue; lastSeen: number }> = flows.expire({ max: 100 })
+export const flowUsed = [fv, reaped, flows.touch('x'), flows.has('x'), flows.delete('x'), flows.size, FlowTable.shared('n', { timeout: 5 })]
+// @ts-expect-error engine is 'wheel' or 'dashmap'
+new FlowTable({ timeout: 5, engine: 'btree' })
 
 // @ts-expect-error capacity is required
 new LruCache({ ttl: 5 })

@@ -81,3 +81,23 @@ export interface SharedMap extends Iterable<[LruKey, SharedValue]> {
   /** Removes `key`; true when a live entry was removed. */
   delete(key: LruKey): boolean
 }
+
+/**
+ * The hot methods of `FlowTable` are raw Node-API callbacks bound to each instance
+ * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
+ * generated class below.
+ */
+export interface FlowTable {
+  /** Stores `value` for `key` and refreshes its idle timer; `timeout` (ms) overrides the table's. Returns the table. */
+  set(key: LruKey, value: SharedValue, options?: { timeout?: number }): this
+  /** The value, or `undefined` when missing or idle past its timeout. Does not refresh the timer. */
+  get(key: LruKey): SharedValue | undefined
+  /** Like `get`, and refreshes the idle timer. */
+  getAndTouch(key: LruKey): SharedValue | undefined
+  /** True when `key` is present and not idle past its timeout. */
+  has(key: LruKey): boolean
+  /** Refreshes `key`'s idle timer (one store, O(1)); false when missing. */
+  touch(key: LruKey): boolean
+  /** Removes `key`; true when a live entry was removed. */
+  delete(key: LruKey): boolean
+}

@@ -11,6 +11,12 @@ pub const INVALID_CAPACITY: &str = "ERR_LRUKIT_INVALID_CAPACITY";
 pub const INVALID_TTL: &str = "ERR_LRUKIT_INVALID_TTL";
 /// A `timestamp` is not a finite number.
 pub const INVALID_TIMESTAMP: &str = "ERR_LRUKIT_INVALID_TIMESTAMP";
+/// A timeout is not a positive number of milliseconds.
+pub const INVALID_TIMEOUT: &str = "ERR_LRUKIT_INVALID_TIMEOUT";
+/// An unknown FlowTable engine name.
+pub const INVALID_ENGINE: &str = "ERR_LRUKIT_INVALID_ENGINE";
+/// A table that refuses writes when full is full.
+pub const FULL: &str = "ERR_LRUKIT_FULL";
 /// A key is not a string, number, bigint, Buffer or Uint8Array.
 pub const INVALID_KEY: &str = "ERR_LRUKIT_INVALID_KEY";
 /// A value of a type the structure cannot store.

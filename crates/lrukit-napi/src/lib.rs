@@ -3,6 +3,7 @@
 #![deny(clippy::all)]
 
 mod errors;
+mod flow_table;
 mod key;
 mod lru_cache;
 mod raw;

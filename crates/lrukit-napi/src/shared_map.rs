@@ -256,12 +256,12 @@ impl MapState {
 
 /// A JavaScript value about to be stored: objects are serialised to JSON
 /// before the state is borrowed (`JSON.stringify` may run user code).
-enum Incoming<'e> {
+pub(crate) enum Incoming<'e> {
   Plain(Unknown<'e>),
   Json(Unknown<'e>),
 }
 
-fn prepare_value<'e>(env: &'e Env, json: bool, v: Unknown<'e>) -> Result<Incoming<'e>> {
+pub(crate) fn prepare_value<'e>(env: &'e Env, json: bool, v: Unknown<'e>) -> Result<Incoming<'e>> {
   match v.get_type()? {
     ValueType::Object if !v.is_typedarray()? => {
       if !json {
@@ -288,7 +288,11 @@ fn prepare_value<'e>(env: &'e Env, json: bool, v: Unknown<'e>) -> Result<Incomin
 }
 
 /// Encodes a prepared value into `buf` and returns the crate's view of it.
-fn value_ref<'b>(env: &Env, incoming: &Incoming, buf: &'b mut Vec<u8>) -> Result<ValueRef<'b>> {
+pub(crate) fn value_ref<'b>(
+  env: &Env,
+  incoming: &Incoming,
+  buf: &'b mut Vec<u8>,
+) -> Result<ValueRef<'b>> {
   buf.clear();
   let (v, is_json) = match incoming {
     Incoming::Plain(v) => (v, false),
@@ -340,7 +344,7 @@ fn invalid_value(env: &Env) -> napi::Error {
   )
 }
 
-fn value_to_js<'e>(env: &'e Env, v: ValueRef) -> Result<Unknown<'e>> {
+pub(crate) fn value_to_js<'e>(env: &'e Env, v: ValueRef) -> Result<Unknown<'e>> {
   match v {
     ValueRef::String(b) => match std::str::from_utf8(b) {
       Ok(s) => s.into_unknown(env),

@@ -1,0 +1,114 @@
+import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
+
+import { FlowTable } from 'lrukit'
+
+import { test } from './test.framework.mjs'
+
+const require = createRequire(import.meta.url)
+
+for (const engine of ['wheel', 'dashmap']) {
+  test(`${engine}: set/get/has/touch/delete/size with typed off-heap values`, (t) => {
+    const f = new FlowTable({ timeout: 1000, engine, clock: 'manual' })
+    t.is(f.set('a', 1), f)
+    f.set(2n, 'two').set(Buffer.from('k'), Buffer.from('v')).set(3, null).set('b', true)
+    t.is(f.get('a'), 1)
+    t.is(f.get(2n), 'two')
+    t.deepEqual([...f.get(Buffer.from('k'))], [...Buffer.from('v')])
+    t.is(f.get(3), null)
+    t.true(f.has('b'))
+    t.is(f.size, 5)
+    t.true(f.touch('a'))
+    t.false(f.touch('missing'))
+    t.true(f.delete('a'))
+    t.false(f.delete('a'))
+    t.is(f.get('a'), undefined)
+    t.throws(() => f.set({}, 1), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+    t.throws(() => f.set('o', { a: 1 }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE' })
+    t.throws(() => f.set('t', 1, { timeout: -5 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' })
+    f.clear()
+    t.is(f.size, 0)
+  })
+
+  test(`${engine}: idle entries are never returned, touch keeps them, expire reaps in bounded batches`, (t) => {
+    const f = new FlowTable({ timeout: 100, engine, clock: 'manual' })
+    for (let i = 0; i < 50; i++) f.set(`flow${i}`, i)
+    f.set('long', 'x', { timeout: 10_000 })
+    f.advanceTime(60)
+    t.true(f.touch('flow0'))
+    t.is(f.getAndTouch('flow1'), 1)
+    f.advanceTime(60) // 120 ms: flows 2..49 are idle past 100 ms
+    t.is(f.get('flow2'), undefined, 'an idle entry is never returned, even before expire')
+    t.false(f.has('flow3'))
+    t.is(f.get('flow0'), 0, 'touched 60 ms ago')
+    t.is(f.get('long'), 'x')
+    const first = f.expire({ max: 10 })
+    t.is(first.length, 10, 'expire returns at most max entries')
+    for (const e of first) {
+      t.true(e.key.startsWith('flow') && typeof e.value === 'number')
+      t.is(e.lastSeen, 0)
+    }
+    const rest = f.expire()
+    t.is(first.length + rest.length, 48)
+    t.is(f.size, 3)
+    f.advanceTime(100)
+    t.deepEqual(f.expire().map((e) => e.key).sort(), ['flow0', 'flow1'])
+    t.is(f.expire({ now: f.now() + 100_000 }).length, 1)
+    t.is(f.size, 0)
+  })
+
+  test(`${engine}: capacity with both policies`, (t) => {
+    const evict = new FlowTable({ timeout: 1000, capacity: 3, engine, clock: 'manual' })
+    for (const k of ['a', 'b', 'c']) {
+      evict.set(k, k)
+      evict.advanceTime(1)
+    }
+    evict.set('d', 'd')
+    t.is(evict.size, 3, 'a full table evicts instead of growing')
+    t.is(evict.get('d'), 'd')
+    // eviction picks a long-idle entry cheaply (per shard), not necessarily the global oldest
+    t.is(['a', 'b', 'c'].filter((k) => evict.get(k) === undefined).length, 1)
+    const refuse = new FlowTable({ timeout: 1000, capacity: 2, whenFull: 'refuse', engine })
+    refuse.set('a', 1).set('b', 2)
+    t.throws(() => refuse.set('c', 3), { code: 'ERR_LRUKIT_FULL' })
+    t.is(refuse.get('a'), 1)
+  })
+}
+
+test('bad options are clear errors', (t) => {
+  t.throws(() => new FlowTable({ timeout: -1 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' })
+  t.throws(() => new FlowTable({ timeout: 10, engine: 'btree' }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ENGINE' })
+  t.throws(() => new FlowTable({ timeout: 10 }).advanceTime(5), { instanceOf: TypeError })
+})
+
+test('4 worker_threads hammering one shared table: exact accounting, no deadlock', async (t) => {
+  const name = `shared-${process.pid}-${Math.random()}`
+  const table = FlowTable.shared(name, { timeout: 60_000 })
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const { FlowTable } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const t = FlowTable.shared(workerData.name, { timeout: 1 })
+    let deleted = 0
+    for (let i = 0; i < 5000; i++) {
+      t.set('w' + workerData.id + ':' + i, i)
+      t.touch('w' + workerData.id + ':' + (i >> 1))
+      if (i % 5 === 0 && t.delete('w' + workerData.id + ':' + (i - 1))) deleted++
+      t.get('w' + ((workerData.id + 1) % 4) + ':' + i)
+    }
+    parentPort.postMessage(deleted)
+  `
+  const deletedCounts = await Promise.all(
+    [0, 1, 2, 3].map(
+      (id) =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(code, { eval: true, workerData: { name, id } })
+          w.once('message', (m) => w.terminate().then(() => resolve(m)))
+          w.once('error', reject)
+        }),
+    ),
+  )
+  const deleted = deletedCounts.reduce((a, b) => a + b, 0)
+  t.is(table.size, 4 * 5000 - deleted)
+  for (let id = 0; id < 4; id++) t.is(table.get(`w${id}:4999`), 4999)
+  t.true(FlowTable.unshare(name))
+})

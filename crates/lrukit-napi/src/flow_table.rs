@@ -1,0 +1,476 @@
+//! `FlowTable`: the JavaScript face of [`lrukit_flow_table`]: per-flow state
+//! that expires after idle timeouts, stored off the V8 heap (typed values, the
+//! same encoding as `SharedMap`), shareable by name across worker_threads.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use lrukit_flow_table::{
+  new_engine, Clock, Config, EngineKind, FlowEngine, Full, ManualClock, MonotonicClock,
+};
+use lrukit_shm_map::Value;
+use napi::{
+  bindgen_prelude::{JavaScriptClassExt, JsObjectValue, Object, ToNapiValue},
+  sys, Env, JsValue, Result, Unknown, ValueType,
+};
+use napi_derive::napi;
+
+use crate::errors;
+use crate::key::{self, KeyBytes, KeyScratch};
+use crate::raw;
+use crate::shared_map::{prepare_value, value_ref, value_to_js};
+
+type Engine = dyn FlowEngine<KeyBytes, Value>;
+
+/// What a table is: the engine and its clock (a manual clock only when the
+/// table was made with `clock: 'manual'`). Shared by every handle and thread.
+struct Table {
+  engine: Box<Engine>,
+  manual: Option<Arc<ManualClock>>,
+}
+
+/// Tables made with `FlowTable.shared(name)`, for every thread of the process.
+fn registry() -> &'static Mutex<HashMap<String, Arc<Table>>> {
+  static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<Table>>>> = OnceLock::new();
+  REGISTRY.get_or_init(Default::default)
+}
+
+/// A map of per-flow state whose entries expire after an idle timeout, with
+/// no O(N) sweeps: `touch` stores a timestamp, `expire()` reaps bounded
+/// batches. An entry past its deadline is never returned, even before
+/// `expire` reaps it. Values are stored natively (strings, numbers, bigints,
+/// booleans, null, Buffers), so one table can be shared by every
+/// worker_thread of a process (`FlowTable.shared(name, options)`).
+///
+/// Errors carry a `code`: `ERR_LRUKIT_INVALID_TIMEOUT`, `ERR_LRUKIT_INVALID_ENGINE`,
+/// `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`.
+#[napi(js_name = "FlowTable")]
+pub struct JsFlowTable {
+  shared: Rc<FlowShared>,
+}
+
+struct FlowShared {
+  table: Arc<Table>,
+  scratch: RefCell<Scratch>,
+}
+
+#[derive(Default)]
+struct Scratch {
+  key: KeyScratch,
+  value: Vec<u8>,
+}
+
+impl raw::Bound for FlowShared {
+  fn release(&self, _env: &Env) {}
+}
+
+impl FlowShared {
+  fn scratch(&self, env: &Env) -> Result<RefMut<'_, Scratch>> {
+    self.scratch.try_borrow_mut().map_err(|_| {
+      errors::error(
+        env,
+        errors::REENTRANT,
+        "FlowTable was called again during one of its own calls",
+      )
+    })
+  }
+}
+
+/// Options for `new FlowTable(options)` and `FlowTable.shared(name, options)`.
+#[napi(object, object_to_js = false)]
+pub struct FlowTableOptions {
+  /// Idle timeout in ms for entries set without their own.
+  pub timeout: f64,
+  /// Maximum number of entries; omitted = unbounded.
+  pub capacity: Option<f64>,
+  /// What a full table does: `'evict'` (default) evicts the longest idle
+  /// entry, `'refuse'` makes `set` throw `ERR_LRUKIT_FULL`.
+  #[napi(ts_type = "'evict' | 'refuse'")]
+  pub when_full: Option<String>,
+  /// `'wheel'` (default): entries, index and timeout order in one sharded
+  /// structure. `'dashmap'`: the seed design (DashMap + priority queues).
+  #[napi(ts_type = "'wheel' | 'dashmap'")]
+  pub engine: Option<String>,
+  /// `'monotonic'` (default) or `'manual'`: time moves only through
+  /// `advanceTime(ms)` (for tests and simulations).
+  #[napi(ts_type = "'monotonic' | 'manual'")]
+  pub clock: Option<String>,
+  /// Store objects and arrays as JSON.
+  pub json: Option<bool>,
+}
+
+/// An entry returned by `expire()`.
+#[napi(object, object_from_js = false)]
+pub struct FlowExpired<'e> {
+  #[napi(ts_type = "LruKey")]
+  pub key: Unknown<'e>,
+  #[napi(ts_type = "SharedValue")]
+  pub value: Unknown<'e>,
+  /// Clock reading (ms) of the entry's last set/touch.
+  pub last_seen: f64,
+}
+
+fn timeout_ms(env: &Env, v: f64, what: &str) -> Result<u64> {
+  if v.is_nan() || v <= 0.0 || v > 2f64.powi(53) {
+    return Err(errors::range_error(
+      env,
+      errors::INVALID_TIMEOUT,
+      &format!("{what} must be a positive number of milliseconds, got {v}"),
+    ));
+  }
+  Ok(v.ceil() as u64)
+}
+
+fn build(env: &Env, o: &FlowTableOptions) -> Result<Table> {
+  let mut config = Config::new(timeout_ms(env, o.timeout, "timeout")?);
+  if let Some(c) = o.capacity {
+    if !(c >= 1.0 && c.fract() == 0.0 && c <= 2f64.powi(32)) {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_CAPACITY,
+        "capacity must be a positive integer",
+      ));
+    }
+    config.capacity = Some(c as usize);
+  }
+  config.when_full = match o.when_full.as_deref() {
+    None | Some("evict") => Full::EvictLongestIdle,
+    Some("refuse") => Full::Refuse,
+    Some(other) => {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        &format!("whenFull must be 'evict' or 'refuse', got '{other}'"),
+      ))
+    }
+  };
+  let kind = match o.engine.as_deref() {
+    None | Some("wheel") => EngineKind::Wheel,
+    Some("dashmap") => EngineKind::DashMap,
+    Some(other) => {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_ENGINE,
+        &format!("engine must be 'wheel' or 'dashmap', got '{other}'"),
+      ))
+    }
+  };
+  let (clock, manual): (Arc<dyn Clock>, _) = match o.clock.as_deref() {
+    None | Some("monotonic") => (Arc::new(MonotonicClock::new()), None),
+    Some("manual") => {
+      let m = Arc::new(ManualClock::new(0));
+      (m.clone(), Some(m))
+    }
+    Some(other) => {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        &format!("clock must be 'monotonic' or 'manual', got '{other}'"),
+      ))
+    }
+  };
+  Ok(Table {
+    engine: new_engine(kind, config, clock),
+    manual,
+  })
+}
+
+fn instance<'e>(
+  env: &'e Env,
+  table: Arc<Table>,
+  this: Option<sys::napi_value>,
+) -> Result<(Rc<FlowShared>, Option<Unknown<'e>>)> {
+  let shared = Rc::new(FlowShared {
+    table,
+    scratch: RefCell::new(Scratch::default()),
+  });
+  match this {
+    Some(this) => {
+      raw::bind_methods(env, this, &shared, HOT_METHODS)?;
+      Ok((shared, None))
+    }
+    None => {
+      let obj = JsFlowTable {
+        shared: Rc::clone(&shared),
+      }
+      .into_instance(env)?;
+      raw::bind_methods(env, obj.value, &shared, HOT_METHODS)?;
+      // SAFETY: `obj.value` is the live handle of the instance just created.
+      Ok((
+        shared,
+        Some(unsafe { Unknown::from_raw_unchecked(env.raw(), obj.value) }),
+      ))
+    }
+  }
+}
+
+fn per_entry_timeout(env: &Env, options: &Unknown) -> Result<Option<u64>> {
+  match options.get_type()? {
+    ValueType::Undefined | ValueType::Null => Ok(None),
+    ValueType::Object => {
+      // SAFETY: just checked to be an object.
+      let o = unsafe { options.cast::<Object>()? };
+      let t: Option<Unknown> = o.get_named_property("timeout")?;
+      match t {
+        Some(t) if t.get_type()? == ValueType::Number => {
+          // SAFETY: just checked to be a number.
+          Ok(Some(timeout_ms(
+            env,
+            unsafe { t.cast::<f64>()? },
+            "timeout",
+          )?))
+        }
+        Some(t) if t.get_type()? != ValueType::Undefined => Err(errors::type_error(
+          env,
+          errors::INVALID_TIMEOUT,
+          "timeout must be a number",
+        )),
+        _ => Ok(None),
+      }
+    }
+    _ => Err(errors::type_error(
+      env,
+      errors::INVALID_ARGUMENT,
+      "options must be an object",
+    )),
+  }
+}
+
+// ---- hot methods -------------------------------------------------------------
+
+fn set(
+  env: &Env,
+  this: &FlowShared,
+  this_js: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let incoming = prepare_value(env, false, args[1])?;
+  let timeout = per_entry_timeout(env, &args[2])?;
+  let mut scratch = this.scratch(env)?;
+  let Scratch { key: ks, value } = &mut *scratch;
+  let k: KeyBytes = key::to_stored(ks.encode(env, &args[0])?);
+  let v = value_ref(env, &incoming, value)?.to_owned_value();
+  drop(scratch);
+  this.table.engine.insert(k, v, timeout).map_err(|_| {
+    errors::error(
+      env,
+      errors::FULL,
+      "the table is full and whenFull is 'refuse'",
+    )
+  })?;
+  Ok(this_js)
+}
+
+fn lookup(env: &Env, this: &FlowShared, args: &[Unknown], touch: bool) -> Result<sys::napi_value> {
+  let found = {
+    let mut scratch = this.scratch(env)?;
+    let k = KeyBytes::from_slice(scratch.key.encode(env, &args[0])?);
+    if touch {
+      this.table.engine.get_and_touch(&k)
+    } else {
+      this.table.engine.get(&k)
+    }
+  };
+  match found {
+    Some(v) => Ok(value_to_js(env, v.as_ref())?.raw()),
+    None => Ok(().into_unknown(env)?.raw()),
+  }
+}
+
+/// `get(key)`: the value (does not refresh the idle timer), or `undefined`.
+fn get(
+  env: &Env,
+  this: &FlowShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  lookup(env, this, args, false)
+}
+
+/// `getAndTouch(key)`: like `get`, and refreshes the idle timer.
+fn get_and_touch(
+  env: &Env,
+  this: &FlowShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  lookup(env, this, args, true)
+}
+
+fn key_op(
+  env: &Env,
+  this: &FlowShared,
+  args: &[Unknown],
+  op: fn(&Engine, &KeyBytes) -> bool,
+) -> Result<sys::napi_value> {
+  let k = KeyBytes::from_slice(this.scratch(env)?.key.encode(env, &args[0])?);
+  Ok(op(&*this.table.engine, &k).into_unknown(env)?.raw())
+}
+
+/// `has(key)`.
+fn has(
+  env: &Env,
+  this: &FlowShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  key_op(env, this, args, |e, k| e.contains(k))
+}
+
+/// `touch(key)`: refreshes the idle timer (one store); false if missing.
+fn touch(
+  env: &Env,
+  this: &FlowShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  key_op(env, this, args, |e, k| e.touch(k))
+}
+
+/// `delete(key)`: true when a live entry was removed.
+fn delete(
+  env: &Env,
+  this: &FlowShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  key_op(env, this, args, |e, k| e.remove(k).is_some())
+}
+
+/// The hot methods, bound to each instance when it is made.
+const HOT_METHODS: &[(&str, raw::Method<FlowShared>)] = &[
+  ("set\0", set),
+  ("get\0", get),
+  ("getAndTouch\0", get_and_touch),
+  ("has\0", has),
+  ("touch\0", touch),
+  ("delete\0", delete),
+];
+
+#[napi]
+impl JsFlowTable {
+  #[napi(constructor)]
+  pub fn new(
+    env: Env,
+    this: napi::bindgen_prelude::This,
+    options: FlowTableOptions,
+  ) -> Result<Self> {
+    let table = Arc::new(build(&env, &options)?);
+    let (shared, _) = instance(&env, table, Some(this.raw()))?;
+    Ok(Self { shared })
+  }
+
+  /// The table named `name` for every worker_thread of this process: the
+  /// first call creates it with `options`, later calls (from any thread)
+  /// return a handle to the same table and ignore `options`.
+  #[napi(ts_return_type = "FlowTable")]
+  pub fn shared<'e>(env: &'e Env, name: String, options: FlowTableOptions) -> Result<Unknown<'e>> {
+    let table = {
+      let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+      match reg.get(&name) {
+        Some(t) => Arc::clone(t),
+        None => {
+          let t = Arc::new(build(env, &options)?);
+          reg.insert(name, Arc::clone(&t));
+          t
+        }
+      }
+    };
+    let (_, obj) = instance(env, table, None)?;
+    Ok(obj.expect("an instance was made"))
+  }
+
+  /// Forgets the shared table `name` (handles keep working); false if unknown.
+  #[napi]
+  pub fn unshare(name: String) -> bool {
+    registry()
+      .lock()
+      .unwrap_or_else(|p| p.into_inner())
+      .remove(&name)
+      .is_some()
+  }
+
+  /// Number of entries (expired ones not yet reaped by `expire` included).
+  #[napi(getter)]
+  pub fn size(&self) -> f64 {
+    self.shared.table.engine.len() as f64
+  }
+
+  /// Removes and returns up to `max` expired entries (default: all that are
+  /// due), as of `now` (default: the table's clock). The work is bounded by
+  /// `max`: never an O(size) sweep.
+  #[napi(
+    ts_args_type = "options?: { now?: number; max?: number }",
+    ts_return_type = "FlowExpired[]"
+  )]
+  pub fn expire<'e>(
+    &self,
+    env: &'e Env,
+    options: Option<Object<'e>>,
+  ) -> Result<Vec<FlowExpired<'e>>> {
+    let engine = &self.shared.table.engine;
+    let (mut now, mut max) = (engine.now(), usize::MAX);
+    if let Some(o) = options {
+      if let Some(n) = o.get_named_property::<Option<f64>>("now")? {
+        now = n.max(0.0) as u64;
+      }
+      if let Some(m) = o.get_named_property::<Option<f64>>("max")? {
+        if m.is_nan() || m < 0.0 {
+          return Err(errors::range_error(
+            env,
+            errors::INVALID_ARGUMENT,
+            "max must be a non-negative number",
+          ));
+        }
+        max = if m.is_finite() {
+          m as usize
+        } else {
+          usize::MAX
+        };
+      }
+    }
+    engine
+      .expire(now, max)
+      .into_iter()
+      .map(|e| {
+        Ok(FlowExpired {
+          key: key::to_js(env, &e.key)?,
+          value: value_to_js(env, e.value.as_ref())?,
+          last_seen: e.last_seen as f64,
+        })
+      })
+      .collect()
+  }
+
+  /// Milliseconds on the table's clock.
+  #[napi]
+  pub fn now(&self) -> f64 {
+    self.shared.table.engine.now() as f64
+  }
+
+  /// Moves a `clock: 'manual'` table's clock forward; returns the new time.
+  #[napi]
+  pub fn advance_time(&self, env: &Env, ms: f64) -> Result<f64> {
+    match &self.shared.table.manual {
+      Some(clock) if ms >= 0.0 => Ok(clock.advance(ms as u64) as f64),
+      Some(_) => Err(errors::range_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        "ms must be non-negative",
+      )),
+      None => Err(errors::type_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        "advanceTime needs a table made with clock: 'manual'",
+      )),
+    }
+  }
+
+  /// Removes every entry.
+  #[napi]
+  pub fn clear(&self) {
+    self.shared.table.engine.clear();
+  }
+}
