@@ -20,7 +20,7 @@ use napi_derive::napi;
 use crate::errors;
 use crate::key::{self, KeyBytes, KeyScratch};
 use crate::raw;
-use crate::shared_map::{prepare_value, value_ref, value_to_js};
+use crate::values::{prepare_value, value_ref, value_to_js};
 
 type Engine = dyn FlowEngine<KeyBytes, Value>;
 

@@ -9,6 +9,7 @@ mod lru_cache;
 mod raw;
 mod shared_map;
 mod value;
+mod values;
 
 /// Does nothing. Exists so benchmarks can show the cost of crossing the
 /// JavaScript ↔ native boundary on its own.
