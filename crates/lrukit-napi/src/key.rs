@@ -196,11 +196,12 @@ pub fn to_stored(bytes: &[u8]) -> KeyBytes {
 /// Builds the JavaScript value of a stored key.
 pub fn to_js<'env>(env: &'env Env, key: &[u8]) -> Result<Unknown<'env>> {
   match key.split_first() {
-    Some((&TAG_STR, s)) => {
-      // SAFETY: string keys were written by N-API as valid UTF-8.
-      let s = unsafe { std::str::from_utf8_unchecked(s) };
-      s.into_unknown(env)
-    }
+    // Keys of a SharedMap come back from shared memory, which may be damaged:
+    // never assume they are still valid UTF-8.
+    Some((&TAG_STR, s)) => match std::str::from_utf8(s) {
+      Ok(s) => s.into_unknown(env),
+      Err(_) => String::from_utf8_lossy(s).into_owned().into_unknown(env),
+    },
     Some((&TAG_NUM, n)) => {
       let bits = u64::from_le_bytes(n.try_into().unwrap_or([0; 8]));
       f64::from_bits(bits).into_unknown(env)
