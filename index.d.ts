@@ -139,6 +139,11 @@ export declare class FlowTable {
    * `max`: never an O(size) sweep.
    */
   expire(options?: { now?: number; max?: number }): FlowExpired[]
+  /**
+   * Stops this handle's `onExpire` timer (batches it already reaped are
+   * still delivered). The table itself stays usable. Idempotent.
+   */
+  close(): void
   /** Milliseconds on the table's clock. */
   now(): number
   /** Moves a `clock: 'manual'` table's clock forward; returns the new time. */
@@ -297,6 +302,29 @@ export interface FlowTableOptions {
   clock?: 'monotonic' | 'manual'
   /** Store objects and arrays as JSON. */
   json?: boolean
+  /**
+   * Called with batches of expired entries, reaped by one native timer for
+   * this handle (never one timer per entry); `close()` stops it. With
+   * `FlowTable.shared`, each handle may pass its own: every expired entry
+   * goes to exactly one of them.
+   */
+  onExpire?: (entries: FlowExpired[]) => void
+  /**
+   * How often (ms) the `onExpire` timer runs: default `timeout / 10`,
+   * clamped to 10..1000. Entries are reported at most this late.
+   */
+  expireInterval?: number
+  /**
+   * Most entries per `onExpire` call (default 10,000); a fuller backlog is
+   * delivered in several calls without waiting for the next interval.
+   */
+  expireBatch?: number
+  /**
+   * Whether the `onExpire` timer keeps the event loop alive until
+   * `close()` (like a plain `setInterval`). Default false (like an
+   * `unref()`ed one): the process may exit with the timer running.
+   */
+  keepAlive?: boolean
 }
 
 /** Options for `new LruCache(options)`. */

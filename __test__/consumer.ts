@@ -12,6 +12,7 @@ import {
   type SharedMapOptions,
   type SharedMapStats,
   type SharedValue,
+  type FlowExpired,
 } from 'lrukit'
 
 const options: LruCacheOptions = { capacity: 1000, ttl: 60_000 }
@@ -71,6 +72,18 @@ const reaped: Array<{ key: LruKey; value: SharedValue; lastSeen: number }> = flo
 export const flowUsed = [fv, reaped, flows.touch('x'), flows.has('x'), flows.delete('x'), flows.size, FlowTable.shared('n', { timeout: 5 })]
 // @ts-expect-error engine is 'wheel' or 'dashmap'
 new FlowTable({ timeout: 5, engine: 'btree' })
+const watched = new FlowTable({
+  timeout: 1000,
+  expireInterval: 100,
+  expireBatch: 500,
+  keepAlive: false,
+  onExpire: (entries: FlowExpired[]) => {
+    for (const { key, value, lastSeen } of entries) void [key, value, lastSeen.toFixed()]
+  },
+})
+watched.close()
+// @ts-expect-error onExpire receives the expired entries, not a number
+new FlowTable({ timeout: 5, onExpire: (n: number) => n })
 
 // @ts-expect-error capacity is required
 new LruCache({ ttl: 5 })

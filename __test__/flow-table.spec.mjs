@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { createRequire } from 'node:module'
 
@@ -111,4 +113,117 @@ test('4 worker_threads hammering one shared table: exact accounting, no deadlock
   t.is(table.size, 4 * 5000 - deleted)
   for (let id = 0; id < 4; id++) t.is(table.get(`w${id}:4999`), 4999)
   t.true(FlowTable.unshare(name))
+})
+
+test('onExpire: one native timer delivers every expired entry once, in batches of at most expireBatch', async (t) => {
+  for (const engine of ['wheel', 'dashmap']) {
+    const got = []
+    let calls = 0
+    let done
+    const all = new Promise((resolve) => (done = resolve))
+    const f = new FlowTable({
+      timeout: 100,
+      engine,
+      clock: 'manual',
+      expireInterval: 5,
+      expireBatch: 40,
+      onExpire(entries) {
+        calls++
+        t.true(entries.length >= 1 && entries.length <= 40, `batch of ${entries.length}`)
+        got.push(...entries)
+        if (got.length === 100) done()
+      },
+    })
+    for (let i = 0; i < 100; i++) f.set(`k${i}`, i)
+    f.set('kept', 'alive', { timeout: 1_000_000 })
+    f.advanceTime(50)
+    f.touch('k0')
+    f.advanceTime(60) // 110: k1..k99 idle for 110 ms, k0 touched at 50
+    const deadline = setTimeout(() => done(), 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    t.is(got.length, 99, `${engine}: k1..k99 by now`)
+    f.advanceTime(100) // k0 too
+    await all
+    clearTimeout(deadline)
+    f.close()
+    t.is(got.length, 100)
+    t.true(calls >= 3, `${engine}: 100 entries in batches of 40 need 3+ calls, got ${calls}`)
+    t.deepEqual(
+      got.map((e) => e.key).sort(),
+      Array.from({ length: 100 }, (_, i) => `k${i}`).sort(),
+    )
+    t.true(got.every((e) => e.value === Number(e.key.slice(1))))
+    t.is(got.find((e) => e.key === 'k0').lastSeen, 50)
+    t.is(f.size, 1)
+    t.is(f.get('kept'), 'alive')
+    f.close() // idempotent
+  }
+})
+
+test('onExpire: after close() no more notifications; bad options are clear errors', async (t) => {
+  let calls = 0
+  const f = new FlowTable({ timeout: 10, clock: 'manual', expireInterval: 5, onExpire: () => calls++ })
+  f.close()
+  f.set('a', 1)
+  f.advanceTime(100)
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  t.is(calls, 0)
+  t.is(f.expire().length, 1) // still there for a manual expire(): nothing was lost
+  t.throws(() => new FlowTable({ timeout: 10, onExpire: 5 }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.throws(() => new FlowTable({ timeout: 10, onExpire() {}, expireInterval: 0 }), {
+    instanceOf: RangeError,
+    code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+  })
+  t.throws(() => new FlowTable({ timeout: 10, onExpire() {}, expireBatch: -1 }), {
+    instanceOf: RangeError,
+    code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+  })
+  const name = `bad-expiry-${process.pid}`
+  t.throws(() => FlowTable.shared(name, { timeout: 10, onExpire: 'no' }), { instanceOf: TypeError })
+  t.false(FlowTable.unshare(name), 'a rejected shared() call registers nothing')
+})
+
+for (const [mode, engine] of [
+  ['close', 'wheel'],
+  ['unref', 'dashmap'],
+  ['worker', 'wheel'],
+]) {
+  test(`onExpire in a child process (${mode}, ${engine}): notifications arrive and the process exits by itself`, async (t) => {
+    const child = fileURLToPath(new URL('./fixtures/flow-expire-child.mjs', import.meta.url))
+    const started = Date.now()
+    const { code, out } = await new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, [child, mode, engine], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      p.stdout.on('data', (d) => (out += d))
+      const kill = setTimeout(() => p.kill('SIGKILL'), 20_000)
+      p.on('error', reject)
+      p.on('exit', (code) => {
+        clearTimeout(kill)
+        resolve({ code, out })
+      })
+    })
+    t.is(code, 0, `exit code (output: ${out})`)
+    t.true(Date.now() - started < 15_000, 'exited without being killed')
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l))
+    const expected = [
+      [2, 'two', 'number'],
+      ['3n', 'buffer:78', 'number'],
+      ['a', 1, 'number'],
+    ]
+    t.deepEqual(lines[0].seen, expected.map((e) => JSON.stringify(e)).sort())
+    t.is(lines[0].size, 0)
+    if (mode === 'worker') t.deepEqual(lines[1], { workerExit: 0 })
+  })
+}
+
+test('onExpire with keepAlive and no close(): the timer keeps the process alive', async (t) => {
+  const child = fileURLToPath(new URL('./fixtures/flow-expire-child.mjs', import.meta.url))
+  const p = spawn(process.execPath, [child, 'hold'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise((resolve) => p.on('exit', (code, signal) => resolve(signal ?? code)))
+  const first = await new Promise((resolve) => p.stdout.once('data', (d) => resolve(String(d))))
+  t.is(JSON.parse(first).seen.length, 3)
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  t.is(p.exitCode, null, 'still running 600 ms after its last notification')
+  p.kill('SIGKILL')
+  t.is(await exited, 'SIGKILL')
 })

@@ -212,6 +212,11 @@
 //!   a shard lock poison nothing (parking_lot) but may leave that shard's
 //!   structures inconsistent.
 //!
+//! # Background expiry
+//!
+//! [`Reaper`] runs [`reap_once`] on one thread per table at a fixed interval
+//! and hands each non-empty batch to a sink (the JavaScript `onExpire`).
+//!
 //! # Features
 //!
 //! * `mutex-shards` (measurement only): the wheel engine uses a `Mutex`
@@ -222,6 +227,7 @@
 
 mod clock;
 mod dashmap_engine;
+mod reaper;
 mod wheel_engine;
 
 use std::fmt;
@@ -231,6 +237,7 @@ use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use dashmap_engine::DashMapEngine;
+pub use reaper::{reap_once, Reaper, Tick};
 pub use wheel_engine::WheelEngine;
 
 /// What an insert of a new key does when the table holds `capacity` entries.

@@ -8,12 +8,15 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use lrukit_flow_table::{
-  new_engine, Clock, Config, EngineKind, FlowEngine, Full, ManualClock, MonotonicClock,
+  new_engine, reap_once, Clock, Config, EngineKind, Expired, FlowEngine, Full, ManualClock,
+  MonotonicClock, Reaper,
 };
 use lrukit_shm_map::Value;
 use napi::{
-  bindgen_prelude::{JavaScriptClassExt, JsObjectValue, Object, ToNapiValue},
-  sys, Env, JsValue, Result, Unknown, ValueType,
+  bindgen_prelude::{Function, JavaScriptClassExt, JsObjectValue, Object, ToNapiValue},
+  sys,
+  threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode},
+  Env, JsValue, Result, Status, Unknown, ValueType,
 };
 use napi_derive::napi;
 
@@ -54,6 +57,9 @@ pub struct JsFlowTable {
 struct FlowShared {
   table: Arc<Table>,
   scratch: RefCell<Scratch>,
+  /// This handle's `onExpire` timer, if it has one (stopped by `close()`
+  /// or when the handle is collected).
+  reaper: RefCell<Option<Reaper>>,
 }
 
 #[derive(Default)]
@@ -80,7 +86,7 @@ impl FlowShared {
 
 /// Options for `new FlowTable(options)` and `FlowTable.shared(name, options)`.
 #[napi(object, object_to_js = false)]
-pub struct FlowTableOptions {
+pub struct FlowTableOptions<'e> {
   /// Idle timeout in ms for entries set without their own.
   pub timeout: f64,
   /// Maximum number of entries; omitted = unbounded.
@@ -99,6 +105,141 @@ pub struct FlowTableOptions {
   pub clock: Option<String>,
   /// Store objects and arrays as JSON.
   pub json: Option<bool>,
+  /// Called with batches of expired entries, reaped by one native timer for
+  /// this handle (never one timer per entry); `close()` stops it. With
+  /// `FlowTable.shared`, each handle may pass its own: every expired entry
+  /// goes to exactly one of them.
+  #[napi(ts_type = "(entries: FlowExpired[]) => void")]
+  pub on_expire: Option<Unknown<'e>>,
+  /// How often (ms) the `onExpire` timer runs: default `timeout / 10`,
+  /// clamped to 10..1000. Entries are reported at most this late.
+  pub expire_interval: Option<f64>,
+  /// Most entries per `onExpire` call (default 10,000); a fuller backlog is
+  /// delivered in several calls without waiting for the next interval.
+  pub expire_batch: Option<f64>,
+  /// Whether the `onExpire` timer keeps the event loop alive until
+  /// `close()` (like a plain `setInterval`). Default false (like an
+  /// `unref()`ed one): the process may exit with the timer running.
+  pub keep_alive: Option<bool>,
+}
+
+/// A batch of expired entries on its way to an `onExpire` callback: made
+/// into JavaScript objects on the JavaScript thread.
+struct ExpiredBatch(Vec<Expired<KeyBytes, Value>>);
+
+impl ToNapiValue for ExpiredBatch {
+  unsafe fn to_napi_value(env: sys::napi_env, batch: Self) -> Result<sys::napi_value> {
+    let e = Env::from_raw(env);
+    let list = expired_to_js(&e, batch.0)?;
+    // SAFETY: called by napi-rs on the JavaScript thread of `env`.
+    unsafe { Vec::<FlowExpired>::to_napi_value(env, list) }
+  }
+}
+
+type ExpirySink =
+  ThreadsafeFunction<Vec<Expired<KeyBytes, Value>>, (), ExpiredBatch, Status, false, false>;
+
+fn expired_to_js(env: &Env, list: Vec<Expired<KeyBytes, Value>>) -> Result<Vec<FlowExpired<'_>>> {
+  list
+    .into_iter()
+    .map(|e| {
+      Ok(FlowExpired {
+        key: key::to_js(env, &e.key)?,
+        value: value_to_js(env, e.value.as_ref())?,
+        last_seen: e.last_seen as f64,
+      })
+    })
+    .collect()
+}
+
+fn positive(env: &Env, v: Option<f64>, what: &str, default: f64, max: f64) -> Result<f64> {
+  match v {
+    None => Ok(default),
+    Some(v) if v >= 1.0 && v <= max => Ok(v),
+    Some(v) => Err(errors::range_error(
+      env,
+      errors::INVALID_ARGUMENT,
+      &format!("{what} must be a number from 1 to {max}, got {v}"),
+    )),
+  }
+}
+
+/// A validated `onExpire` request.
+struct ExpirySpec<'e> {
+  f: Function<'e, ExpiredBatch, ()>,
+  interval: f64,
+  batch: usize,
+  keep_alive: bool,
+}
+
+/// Checks the `onExpire` options (before anything is created or shared).
+fn expiry_spec<'e>(env: &Env, o: &FlowTableOptions<'e>) -> Result<Option<ExpirySpec<'e>>> {
+  let f: Function<'e, ExpiredBatch, ()> = match &o.on_expire {
+    None => return Ok(None),
+    Some(f) if f.get_type()? == ValueType::Undefined => return Ok(None),
+    // SAFETY: just checked to be a function.
+    Some(f) if f.get_type()? == ValueType::Function => unsafe { f.cast()? },
+    Some(_) => {
+      return Err(errors::type_error(
+        env,
+        errors::INVALID_ARGUMENT,
+        "onExpire must be a function",
+      ))
+    }
+  };
+  let timeout = o.timeout.max(1.0);
+  let interval = positive(
+    env,
+    o.expire_interval,
+    "expireInterval",
+    (timeout / 10.0).clamp(10.0, 1000.0),
+    2f64.powi(31),
+  )?;
+  let batch = positive(env, o.expire_batch, "expireBatch", 10_000.0, 2f64.powi(32))? as usize;
+  Ok(Some(ExpirySpec {
+    f,
+    interval,
+    batch,
+    keep_alive: o.keep_alive.unwrap_or(false),
+  }))
+}
+
+/// Starts the `onExpire` timer of one handle of `table`.
+fn start_reaper(env: &Env, table: &Arc<Table>, spec: ExpirySpec) -> Result<Reaper> {
+  let ExpirySpec {
+    f,
+    interval,
+    batch,
+    keep_alive,
+  } = spec;
+  let sink: ExpirySink = f
+    .build_threadsafe_function::<Vec<Expired<KeyBytes, Value>>>()
+    .callee_handled::<false>()
+    .build_callback(|ctx| Ok(ExpiredBatch(ctx.value)))?;
+  if !keep_alive {
+    // SAFETY: on the JavaScript thread that created `sink`, which is live.
+    // (napi-rs's own `unref` is deprecated; releasing still works after it.)
+    let status = unsafe { sys::napi_unref_threadsafe_function(env.raw(), sink.raw()) };
+    if status != sys::Status::napi_ok {
+      return Err(napi::Error::new(
+        Status::GenericFailure,
+        "cannot unref the expiry timer",
+      ));
+    }
+  }
+  let table = Arc::clone(table);
+  let mut deliver =
+    move |list| sink.call(list, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok;
+  Reaper::spawn(
+    std::time::Duration::from_secs_f64(interval / 1000.0),
+    move || reap_once(&*table.engine, batch, &mut deliver),
+  )
+  .map_err(|e| {
+    napi::Error::new(
+      Status::GenericFailure,
+      format!("cannot start the expiry timer thread: {e}"),
+    )
+  })
 }
 
 /// An entry returned by `expire()`.
@@ -180,11 +321,16 @@ fn build(env: &Env, o: &FlowTableOptions) -> Result<Table> {
 fn instance<'e>(
   env: &'e Env,
   table: Arc<Table>,
+  expiry: Option<ExpirySpec>,
   this: Option<sys::napi_value>,
 ) -> Result<(Rc<FlowShared>, Option<Unknown<'e>>)> {
+  let reaper = expiry
+    .map(|spec| start_reaper(env, &table, spec))
+    .transpose()?;
   let shared = Rc::new(FlowShared {
     table,
     scratch: RefCell::new(Scratch::default()),
+    reaper: RefCell::new(reaper),
   });
   match this {
     Some(this) => {
@@ -358,7 +504,8 @@ impl JsFlowTable {
     options: FlowTableOptions,
   ) -> Result<Self> {
     let table = Arc::new(build(&env, &options)?);
-    let (shared, _) = instance(&env, table, Some(this.raw()))?;
+    let expiry = expiry_spec(&env, &options)?;
+    let (shared, _) = instance(&env, table, expiry, Some(this.raw()))?;
     Ok(Self { shared })
   }
 
@@ -367,6 +514,7 @@ impl JsFlowTable {
   /// return a handle to the same table and ignore `options`.
   #[napi(ts_return_type = "FlowTable")]
   pub fn shared<'e>(env: &'e Env, name: String, options: FlowTableOptions) -> Result<Unknown<'e>> {
+    let expiry = expiry_spec(env, &options)?;
     let table = {
       let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
       match reg.get(&name) {
@@ -378,7 +526,7 @@ impl JsFlowTable {
         }
       }
     };
-    let (_, obj) = instance(env, table, None)?;
+    let (_, obj) = instance(env, table, expiry, None)?;
     Ok(obj.expect("an instance was made"))
   }
 
@@ -431,17 +579,16 @@ impl JsFlowTable {
         };
       }
     }
-    engine
-      .expire(now, max)
-      .into_iter()
-      .map(|e| {
-        Ok(FlowExpired {
-          key: key::to_js(env, &e.key)?,
-          value: value_to_js(env, e.value.as_ref())?,
-          last_seen: e.last_seen as f64,
-        })
-      })
-      .collect()
+    expired_to_js(env, engine.expire(now, max))
+  }
+
+  /// Stops this handle's `onExpire` timer (batches it already reaped are
+  /// still delivered). The table itself stays usable. Idempotent.
+  #[napi]
+  pub fn close(&self) {
+    if let Some(mut r) = self.shared.reaper.borrow_mut().take() {
+      r.stop();
+    }
   }
 
   /// Milliseconds on the table's clock.
@@ -454,7 +601,13 @@ impl JsFlowTable {
   #[napi]
   pub fn advance_time(&self, env: &Env, ms: f64) -> Result<f64> {
     match &self.shared.table.manual {
-      Some(clock) if ms >= 0.0 => Ok(clock.advance(ms as u64) as f64),
+      Some(clock) if ms >= 0.0 => {
+        let now = clock.advance(ms as u64) as f64;
+        if let Some(r) = &*self.shared.reaper.borrow() {
+          r.wake();
+        }
+        Ok(now)
+      }
       Some(_) => Err(errors::range_error(
         env,
         errors::INVALID_ARGUMENT,
