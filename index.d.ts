@@ -140,6 +140,12 @@ export declare class FlowTable {
    */
   expire(options?: { now?: number; max?: number }): FlowExpired[]
   /**
+   * Like `expire`, but only removes the entries and returns how many: for
+   * callers that do not need them (a rate limiter), without making a
+   * JavaScript object per entry.
+   */
+  purge(options?: { now?: number; max?: number }): number
+  /**
    * Stops this handle's `onExpire` timer (batches it already reaped are
    * still delivered). The table itself stays usable. Idempotent.
    */
@@ -271,7 +277,11 @@ export type JsSharedMap = SharedMap
  */
 export declare function echo(value: unknown): unknown
 
-/** An entry returned by `expire()`. */
+/**
+ * An entry returned by `expire()` and passed to `onExpire`. Only its
+ * TypeScript declaration is generated from this; the objects are made by
+ * `expired_to_js`.
+ */
 export interface FlowExpired {
   key: LruKey
   value: SharedValue

@@ -129,27 +129,48 @@ struct ExpiredBatch(Vec<Expired<KeyBytes, Value>>);
 
 impl ToNapiValue for ExpiredBatch {
   unsafe fn to_napi_value(env: sys::napi_env, batch: Self) -> Result<sys::napi_value> {
-    let e = Env::from_raw(env);
-    let list = expired_to_js(&e, batch.0)?;
-    // SAFETY: called by napi-rs on the JavaScript thread of `env`.
-    unsafe { Vec::<FlowExpired>::to_napi_value(env, list) }
+    expired_to_js(&Env::from_raw(env), batch.0)
   }
 }
 
 type ExpirySink =
   ThreadsafeFunction<Vec<Expired<KeyBytes, Value>>, (), ExpiredBatch, Status, false, false>;
 
-fn expired_to_js(env: &Env, list: Vec<Expired<KeyBytes, Value>>) -> Result<Vec<FlowExpired<'_>>> {
-  list
-    .into_iter()
-    .map(|e| {
-      Ok(FlowExpired {
-        key: key::to_js(env, &e.key)?,
-        value: value_to_js(env, e.value.as_ref())?,
-        last_seen: e.last_seen as f64,
-      })
-    })
-    .collect()
+/// `[{ key, value, lastSeen }, ...]` for reaped entries. Written with plain
+/// Node-API calls and the three property names made once per batch:
+/// napi-rs's object conversion re-creates and internalizes every property
+/// name for every object (`napi_define_properties`), which measured at about
+/// 600 ns per entry against about 250 ns this way.
+fn expired_to_js(env: &Env, list: Vec<Expired<KeyBytes, Value>>) -> Result<sys::napi_value> {
+  let raw = env.raw();
+  let name = |s: &str| -> Result<sys::napi_value> {
+    let mut v = std::ptr::null_mut();
+    // SAFETY: `s` is valid for `s.len()` bytes; `v` is written on success.
+    napi::check_status!(unsafe {
+      sys::napi_create_string_latin1(raw, s.as_ptr().cast(), s.len() as isize, &mut v)
+    })?;
+    Ok(v)
+  };
+  let (k_key, k_value, k_last) = (name("key")?, name("value")?, name("lastSeen")?);
+  let mut array = std::ptr::null_mut();
+  // SAFETY: plain Node-API calls on the current environment's thread; every
+  // handle passed in was just created in this scope.
+  napi::check_status!(unsafe { sys::napi_create_array_with_length(raw, list.len(), &mut array) })?;
+  for (i, e) in list.into_iter().enumerate() {
+    let key = key::to_js(env, &e.key)?.raw();
+    let value = value_to_js(env, e.value.as_ref())?.raw();
+    let last = (e.last_seen as f64).into_unknown(env)?.raw();
+    let mut obj = std::ptr::null_mut();
+    // SAFETY: as above.
+    unsafe {
+      napi::check_status!(sys::napi_create_object(raw, &mut obj))?;
+      napi::check_status!(sys::napi_set_property(raw, obj, k_key, key))?;
+      napi::check_status!(sys::napi_set_property(raw, obj, k_value, value))?;
+      napi::check_status!(sys::napi_set_property(raw, obj, k_last, last))?;
+      napi::check_status!(sys::napi_set_element(raw, array, i as u32, obj))?;
+    }
+  }
+  Ok(array)
 }
 
 fn positive(env: &Env, v: Option<f64>, what: &str, default: f64, max: f64) -> Result<f64> {
@@ -242,7 +263,10 @@ fn start_reaper(env: &Env, table: &Arc<Table>, spec: ExpirySpec) -> Result<Reape
   })
 }
 
-/// An entry returned by `expire()`.
+/// An entry returned by `expire()` and passed to `onExpire`. Only its
+/// TypeScript declaration is generated from this; the objects are made by
+/// `expired_to_js`.
+#[allow(dead_code)]
 #[napi(object, object_from_js = false)]
 pub struct FlowExpired<'e> {
   #[napi(ts_type = "LruKey")]
@@ -382,6 +406,32 @@ fn per_entry_timeout(env: &Env, options: &Unknown) -> Result<Option<u64>> {
       "options must be an object",
     )),
   }
+}
+
+/// `{ now?, max? }` of `expire` and `purge`: defaults are the table's clock
+/// and no limit.
+fn expire_args(env: &Env, engine: &Engine, options: Option<Object>) -> Result<(u64, usize)> {
+  let (mut now, mut max) = (engine.now(), usize::MAX);
+  if let Some(o) = options {
+    if let Some(n) = o.get_named_property::<Option<f64>>("now")? {
+      now = n.max(0.0) as u64;
+    }
+    if let Some(m) = o.get_named_property::<Option<f64>>("max")? {
+      if m.is_nan() || m < 0.0 {
+        return Err(errors::range_error(
+          env,
+          errors::INVALID_ARGUMENT,
+          "max must be a non-negative number",
+        ));
+      }
+      max = if m.is_finite() {
+        m as usize
+      } else {
+        usize::MAX
+      };
+    }
+  }
+  Ok((now, max))
 }
 
 // ---- hot methods -------------------------------------------------------------
@@ -553,33 +603,22 @@ impl JsFlowTable {
     ts_args_type = "options?: { now?: number; max?: number }",
     ts_return_type = "FlowExpired[]"
   )]
-  pub fn expire<'e>(
-    &self,
-    env: &'e Env,
-    options: Option<Object<'e>>,
-  ) -> Result<Vec<FlowExpired<'e>>> {
+  pub fn expire<'e>(&self, env: &'e Env, options: Option<Object<'e>>) -> Result<Unknown<'e>> {
     let engine = &self.shared.table.engine;
-    let (mut now, mut max) = (engine.now(), usize::MAX);
-    if let Some(o) = options {
-      if let Some(n) = o.get_named_property::<Option<f64>>("now")? {
-        now = n.max(0.0) as u64;
-      }
-      if let Some(m) = o.get_named_property::<Option<f64>>("max")? {
-        if m.is_nan() || m < 0.0 {
-          return Err(errors::range_error(
-            env,
-            errors::INVALID_ARGUMENT,
-            "max must be a non-negative number",
-          ));
-        }
-        max = if m.is_finite() {
-          m as usize
-        } else {
-          usize::MAX
-        };
-      }
-    }
-    expired_to_js(env, engine.expire(now, max))
+    let (now, max) = expire_args(env, &**engine, options)?;
+    let array = expired_to_js(env, engine.expire(now, max))?;
+    // SAFETY: `array` was just created in this environment.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), array) })
+  }
+
+  /// Like `expire`, but only removes the entries and returns how many: for
+  /// callers that do not need them (a rate limiter), without making a
+  /// JavaScript object per entry.
+  #[napi(ts_args_type = "options?: { now?: number; max?: number }")]
+  pub fn purge(&self, env: &Env, options: Option<Object>) -> Result<f64> {
+    let engine = &self.shared.table.engine;
+    let (now, max) = expire_args(env, &**engine, options)?;
+    Ok(engine.expire(now, max).len() as f64)
   }
 
   /// Stops this handle's `onExpire` timer (batches it already reaped are
