@@ -3,7 +3,8 @@
 //
 //   100k keys ('key:<i>'), 32-byte string values, uniform random keys
 //   get-only, and 90/10 get/set
-//   SharedMap (get/set) | lmdb-js (get / putSync, noSync env: no fsync, its fastest mode)
+//   SharedMap (get/set) | lmdb-js (get / putSync) with noSync (no fsync: its fastest mode, and
+//   like SharedMap not durable) and, for 90/10, with its default durable commits (fsync per putSync)
 //   Redis via ioredis: awaited one op at a time, and pipelined 100 ops per round trip
 //   lru-cache: one private cache per process (reference: not shared, nothing crosses processes)
 //   + a native noop() row: the JS <-> native boundary alone
@@ -26,6 +27,8 @@ const quick = process.argv.includes('--quick')
 const KEYS = 100_000
 const VALUE = 'v'.repeat(32)
 const SECONDS = quick ? 0.5 : 2
+const LMDB = 'lmdb-js (noSync)'
+const LMDB_SYNC = 'lmdb-js (default: durable commits)'
 
 // ---------------------------------------------------------------- child side
 async function child(impl, workload, seconds, setup) {
@@ -43,9 +46,9 @@ async function child(impl, workload, seconds, setup) {
     const m = SharedMap.open(setup.name)
     get = (k) => m.get(k)
     set = (k, v) => m.set(k, v)
-  } else if (impl === 'lmdb-js') {
+  } else if (impl.startsWith('lmdb-js')) {
     const { open } = require('lmdb')
-    const db = open({ path: setup.path, noSync: true })
+    const db = open({ path: setup.path, noSync: impl.includes('noSync') })
     get = (k) => db.get(k)
     set = (k, v) => db.putSync(k, v)
     close = () => db.close()
@@ -198,13 +201,15 @@ async function main() {
   }
   const setup = { name, path: dir, port: redis.port }
 
-  const impls = ['SharedMap', 'lmdb-js', 'Redis (ioredis, awaited)', 'Redis (ioredis, pipelined x100)', 'lru-cache', 'native noop()']
+  const impls = ['SharedMap', LMDB, LMDB_SYNC, 'Redis (ioredis, awaited)', 'Redis (ioredis, pipelined x100)', 'lru-cache', 'native noop()']
   const workloads = ['get-only', '90/10 get/set']
   const rows = []
   try {
     for (const workload of workloads) {
       for (const procs of [1, 2]) {
         for (const impl of impls) {
+          // Durability only matters to writes.
+          if (impl === LMDB_SYNC && workload === 'get-only') continue
           const res = await runChildren(procs, impl, workload, setup)
           const opsPerSec = res.reduce((a, r) => a + r.ops / r.seconds, 0)
           const p50 = Math.max(...res.map((r) => r.p50))

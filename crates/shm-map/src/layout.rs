@@ -4,7 +4,7 @@
 use crate::error::{eincompat, einval, Error};
 
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"LRUKITSM");
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Hash id: xxh3-64 (XXH3 output is frozen since xxHash 0.8.0) with [`HASH_SEED`].
 pub(crate) const HASH_ALGO_XXH3_64: u32 = 1;
 /// Fixed seed: every process and every build must agree on it; it is stored
@@ -258,6 +258,15 @@ impl Layout {
   #[inline]
   pub(crate) fn bucket_of(&self, hash: u64) -> u32 {
     (hash as u32) & (self.buckets - 1)
+  }
+
+  /// The slot an entry of `hash` is written to when that slot is free (see
+  /// "Home slots" in the crate docs): bits 16..48 of the hash, reduced to
+  /// `0..slots` by a multiply-shift, so it is independent of the shard (top
+  /// bits) and the bucket (low bits).
+  #[inline]
+  pub(crate) fn home_of(&self, hash: u64) -> u32 {
+    (((hash >> 16) as u32 as u64 * self.slots as u64) >> 32) as u32
   }
 
   #[inline]

@@ -48,7 +48,7 @@
 //! ```
 //!
 //! A slot is `state` (FREE 0 / USED 1 / WRITING 2), key length, hash, chain
-//! (or free-list) next, value length, LRU prev/next, value tag, write
+//! (or free-list) next, value length, LRU prev (or free-list prev)/next, value tag, write
 //! version, expires-at ms (0 = never), access word (last access ms + a
 //! "read since linked" bit), then the key and value bytes. Values are typed:
 //! STRING 1, NUMBER (f64) 2, BIGINT (i64) 3, BOOL 4, NULL 5, BYTES 6, JSON 7.
@@ -56,6 +56,15 @@
 //! update write its new copy before freeing the old one even when the shard
 //! is full. Capacity and LRU order are per shard (approximate globally).
 //! `required_memory_size` gives the segment size for given parameters.
+//!
+//! **Home slots.** A lookup costs two dependent cache misses (bucket, then
+//! slot). To overlap them, every key has a *home slot* (hash bits 16..48
+//! reduced to the shard's slot range, independent of the shard and bucket
+//! bits): a writer puts a new entry there when it is free (the free list is
+//! doubly linked, so any free slot can be taken in O(1)), and a lookup
+//! prefetches the home slot's header and key lines before it loads the
+//! bucket. The chain still decides; the home slot is only where the entry
+//! usually is. Measured: a `get` hit over 100k keys 35% faster (BENCH.md).
 //!
 //! `open` copies the header into a private `Layout` after checking
 //! the magic and version, the checksum, the hash id, the lock kind, every
