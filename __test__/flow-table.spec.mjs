@@ -268,3 +268,34 @@ test('examples/conntrack-workers.mjs: workers share one tracker, onExpire sees e
   t.true(summary.closed >= 800, `every one of the 800 flows closed at least once: ${summary.closed}`)
   t.is(out.match(/^worker \d: /gm).length, 4)
 })
+
+test('terminating worker_threads whose tables have live onExpire timers never crashes the process', async (t) => {
+  const name = `term-${process.pid}`
+  const code = `
+    const { FlowTable } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const { parentPort, workerData } = require('node:worker_threads')
+    let n = 0
+    const shared = FlowTable.shared(workerData, { timeout: 1, expireInterval: 1, keepAlive: true, onExpire: (e) => (n += e.length) })
+    const own = new FlowTable({ timeout: 1, expireInterval: 1, onExpire: (e) => (n += e.length) })
+    let i = 0
+    setInterval(() => {
+      for (let k = 0; k < 500; k++) {
+        shared.set('k' + i++, i)
+        own.set(i, 'v')
+      }
+    }, 1)
+    parentPort.postMessage('ready')
+  `
+  for (let round = 0; round < 10; round++) {
+    const workers = [0, 1].map(() => new Worker(code, { eval: true, workerData: name }))
+    await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
+    await new Promise((resolve) => setTimeout(resolve, 5 + round * 3))
+    const codes = await Promise.all(workers.map((w) => w.terminate()))
+    t.deepEqual(codes, [1, 1])
+  }
+  // The shared table outlived its workers and still works here.
+  const table = FlowTable.shared(name, { timeout: 1 })
+  table.set('after', 1, { timeout: 60_000 })
+  t.is(table.get('after'), 1)
+  t.true(FlowTable.unshare(name))
+})
