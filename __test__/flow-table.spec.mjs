@@ -299,3 +299,32 @@ test('terminating worker_threads whose tables have live onExpire timers never cr
   t.is(table.get('after'), 1)
   t.true(FlowTable.unshare(name))
 })
+
+test('expire() builds the same objects with and without its compiled helper (LRUKIT_TEST_NO_SCRIPT)', async (t) => {
+  const script = `
+    const { FlowTable } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const f = new FlowTable({ timeout: 10, clock: 'manual' })
+    for (let i = 0; i < 5000; i++) f.set('k' + i, i % 3 ? i : 'v' + i)
+    f.set(7n, Buffer.from('seven')).set(8, null).set(Buffer.from('b'), true)
+    f.advanceTime(4)
+    f.touch('k1')
+    f.advanceTime(7)
+    const out = f.expire()
+    const show = (v) => (typeof v === 'bigint' ? v + 'n' : Buffer.isBuffer(v) ? 'buf:' + v.toString('hex') : v)
+    const rows = out.map((e) => JSON.stringify([show(e.key), show(e.value), e.lastSeen, Object.keys(e)]))
+    console.log(JSON.stringify(rows.sort()))
+  `
+  const run = (env) =>
+    new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ['-e', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      p.stdout.on('data', (d) => (out += d))
+      p.on('error', reject)
+      p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${code}`))))
+    })
+  const [fast, plain] = await Promise.all([run({}), run({ LRUKIT_TEST_NO_SCRIPT: '1' })])
+  t.is(fast.length, 5002, 'all but the touched k1')
+  t.deepEqual(fast, plain)
+  t.true(fast.includes(JSON.stringify(['7n', 'buf:736576656e', 0, ['key', 'value', 'lastSeen']])))
+  t.false(fast.some((r) => r.startsWith('["k1",')))
+})
