@@ -328,3 +328,25 @@ test('expire() builds the same objects with and without its compiled helper (LRU
   t.true(fast.includes(JSON.stringify(['7n', 'buf:736576656e', 0, ['key', 'value', 'lastSeen']])))
   t.false(fast.some((r) => r.startsWith('["k1",')))
 })
+
+test('an exception thrown by onExpire surfaces as an uncaught exception, like a timer callback', async (t) => {
+  const script = `
+    const { FlowTable } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const f = new FlowTable({ timeout: 5, clock: 'manual', expireInterval: 5, keepAlive: true, onExpire() { throw new Error('boom from onExpire') } })
+    process.on('uncaughtException', (e) => { console.log(JSON.stringify({ message: e.message, size: f.size })); f.close() })
+    f.set('a', 1)
+    f.advanceTime(10)
+  `
+  const out = await new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    const kill = setTimeout(() => p.kill('SIGKILL'), 20_000)
+    p.on('error', reject)
+    p.on('exit', (code) => {
+      clearTimeout(kill)
+      code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))
+    })
+  })
+  t.deepEqual(JSON.parse(out.trim()), { message: 'boom from onExpire', size: 0 })
+})
