@@ -345,7 +345,8 @@ test('an exception thrown by onExpire surfaces as an uncaught exception, like a 
     p.on('error', reject)
     p.on('exit', (code) => {
       clearTimeout(kill)
-      code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))
+      if (code === 0) resolve(out)
+      else reject(new Error(`exit ${code}: ${out}`))
     })
   })
   t.deepEqual(JSON.parse(out.trim()), { message: 'boom from onExpire', size: 0 })
