@@ -77,6 +77,29 @@ for (const engine of ['wheel', 'dashmap']) {
   })
 }
 
+test('touchMany: one result per key, same semantics as touch, both engines', (t) => {
+  for (const engine of ['wheel', 'dashmap']) {
+    const f = new FlowTable({ timeout: 100, engine, clock: 'manual' })
+    for (let i = 0; i < 300; i++) f.set(`k${i}`, i)
+    f.set(7n, 'big').set(Buffer.from('b'), 1)
+    f.advanceTime(60)
+    const keys = ['k0', 'nope', 7n, Buffer.from('b'), 'k0', ...Array.from({ length: 150 }, (_, i) => `k${i * 2}`)]
+    const mask = f.touchMany(keys)
+    t.true(mask instanceof Uint8Array)
+    t.is(mask.length, keys.length)
+    t.deepEqual(Array.from(mask.subarray(0, 5)), [1, 0, 1, 1, 1])
+    t.true(mask.subarray(5).every((x) => x === 1))
+    f.advanceTime(60) // 120: untouched flows (odd k) are idle past 100 ms, touched ones are not
+    t.is(f.get('k1'), undefined)
+    t.is(f.get('k2'), 2)
+    t.is(f.get(7n), 'big')
+    t.deepEqual([...f.touchMany(['k1', 'k3', 'k4'])], [0, 0, 1])
+    t.is(f.touchMany([]).length, 0)
+    t.throws(() => f.touchMany('k1'), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+    t.throws(() => f.touchMany([{}]), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+  }
+})
+
 test('purge({ max }) removes expired entries without returning them', (t) => {
   for (const engine of ['wheel', 'dashmap']) {
     const f = new FlowTable({ timeout: 10, engine, clock: 'manual' })

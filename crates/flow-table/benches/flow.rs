@@ -180,6 +180,41 @@ fn bench_touch(c: &mut Criterion) {
   });
 }
 
+/// `touch_many` in calls of 256 keys (what a binding's batch call would
+/// pass), same sample as `touch_1M`; the dashmap engine uses the trait's
+/// default (one `touch` per key).
+fn bench_touch_many(c: &mut Criterion) {
+  let keys = keys(FLOWS);
+  let sample = lookups(&keys, BATCH);
+  let mut g = c.benchmark_group("touch_many_1M");
+  g.throughput(Throughput::Elements(BATCH as u64));
+  for name in ["dashmap", "wheel"] {
+    let s = subject(name);
+    fill(&s, &keys);
+    let Subject::Engine(t) = &s else {
+      unreachable!()
+    };
+    for threads in [1usize, 2] {
+      g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
+        b.iter_custom(|iters| {
+          let mut total = Duration::ZERO;
+          for _ in 0..iters {
+            total += parallel(threads, &sample, |part| {
+              let mut out = Vec::with_capacity(256);
+              for chunk in part.chunks(256) {
+                t.touch_many(chunk, &mut out);
+                assert!(black_box(&out).iter().all(|&x| x));
+              }
+            });
+          }
+          total
+        })
+      });
+    }
+  }
+  g.finish();
+}
+
 fn bench_get(c: &mut Criterion) {
   bench_lookup(c, "get_1M", |s, k| match s {
     Subject::Engine(t) => t.get(&k).is_some(),
@@ -341,6 +376,7 @@ criterion_group!(
   bench_insert,
   bench_insert_steady,
   bench_touch,
+  bench_touch_many,
   bench_get,
   bench_expire
 );

@@ -457,6 +457,15 @@ pub trait FlowEngine<K, V>: Send + Sync {
   /// [`get`](Self::get) and [`touch`](Self::touch) in one lookup.
   fn get_and_touch(&self, key: &K) -> Option<V>;
 
+  /// [`touch`](Self::touch) for each key: `out` is cleared and gets one
+  /// result per key, in order. The default calls `touch` per key; the wheel
+  /// engine groups the keys by shard (one lock acquisition per shard) and
+  /// overlaps their cache misses.
+  fn touch_many(&self, keys: &[K], out: &mut Vec<bool>) {
+    out.clear();
+    out.extend(keys.iter().map(|k| self.touch(k)));
+  }
+
   /// Whether a live entry exists.
   fn contains(&self, key: &K) -> bool;
 

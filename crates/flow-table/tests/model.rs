@@ -12,6 +12,7 @@ enum Op {
   Insert(u64, Option<u64>),
   Get(u64),
   Touch(u64),
+  TouchMany(Vec<u64>),
   GetAndTouch(u64),
   Contains(u64),
   Remove(u64),
@@ -37,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
     6 => (key.clone(), timeout).prop_map(|(k, t)| Op::Insert(k, t)),
     2 => key.clone().prop_map(Op::Get),
     4 => key.clone().prop_map(Op::Touch),
+    2 => proptest::collection::vec(key.clone(), 0..40).prop_map(Op::TouchMany),
     1 => key.clone().prop_map(Op::GetAndTouch),
     1 => key.clone().prop_map(Op::Contains),
     2 => key.prop_map(Op::Remove),
@@ -104,6 +106,17 @@ fn run(kind: EngineKind, shards: usize, ops: Vec<Op>) -> Result<(), TestCaseErro
         prop_assert_eq!(t.touch(&k), live);
         if live {
           m.map.get_mut(&k).unwrap().1 = now;
+        }
+      }
+      Op::TouchMany(ks) => {
+        let mut out = vec![true; 3]; // cleared by touch_many
+        t.touch_many(&ks, &mut out);
+        let want: Vec<bool> = ks.iter().map(|&k| m.live(k, now).is_some()).collect();
+        prop_assert_eq!(&out, &want);
+        for (&k, live) in ks.iter().zip(want) {
+          if live {
+            m.map.get_mut(&k).unwrap().1 = now;
+          }
         }
       }
       Op::GetAndTouch(k) => {

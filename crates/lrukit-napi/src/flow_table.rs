@@ -14,7 +14,7 @@ use lrukit_flow_table::{
 use lrukit_shm_map::Value;
 use napi::{
   bindgen_prelude::{
-    Float64Array, Function, JavaScriptClassExt, JsObjectValue, Object, ToNapiValue,
+    Float64Array, Function, JavaScriptClassExt, JsObjectValue, Object, ToNapiValue, Uint8Array,
   },
   sys,
   threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode},
@@ -654,6 +654,31 @@ fn delete(
   key_op(env, this, args, |e, k| e.remove(k).is_some())
 }
 
+/// `touchMany(keys)`: `touch` for each key in one call, returning a
+/// `Uint8Array` with 1 where the key was live (and was touched), 0 where it
+/// is missing or idle past its timeout. The wheel engine groups the keys by
+/// shard and overlaps their memory accesses.
+fn touch_many(
+  env: &Env,
+  this: &FlowShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let keys = raw::as_array(env, &args[0], "touchMany(keys) needs an array of keys")?;
+  let mut scratch = this.scratch(env)?;
+  let mut batch: Vec<KeyBytes> = Vec::with_capacity(keys.len() as usize);
+  for i in 0..keys.len() {
+    batch.push(key::to_stored(
+      scratch.key.encode(env, &raw::element(env, &keys, i)?)?,
+    ));
+  }
+  drop(scratch);
+  let mut out = Vec::with_capacity(batch.len());
+  this.table.engine.touch_many(&batch, &mut out);
+  let mask: Vec<u8> = out.into_iter().map(u8::from).collect();
+  Ok(Uint8Array::new(mask).into_unknown(env)?.raw())
+}
+
 /// The hot methods, bound to each instance when it is made.
 const HOT_METHODS: &[(&str, raw::Method<FlowShared>)] = &[
   ("set\0", set),
@@ -661,6 +686,7 @@ const HOT_METHODS: &[(&str, raw::Method<FlowShared>)] = &[
   ("getAndTouch\0", get_and_touch),
   ("has\0", has),
   ("touch\0", touch),
+  ("touchMany\0", touch_many),
   ("delete\0", delete),
 ];
 

@@ -6,14 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lrukit_array_lru::timed::{Capacity, Stamped, TimedLru, MAX_CAPACITY};
 use napi::{
-  bindgen_prelude::{Array, JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
+  bindgen_prelude::{JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
   sys, Env, JsValue, Result, Unknown, ValueType,
 };
 use napi_derive::napi;
 
 use crate::errors;
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
-use crate::raw;
+use crate::raw::{self, as_array, element};
 use crate::value::Val;
 
 /// Milliseconds since the Unix epoch, like `Date.now()`.
@@ -288,14 +288,6 @@ fn parse_timestamp(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
   Ok(Some(t))
 }
 
-fn as_array<'env>(env: &'env Env, v: &Unknown<'env>, msg: &str) -> Result<Array<'env>> {
-  if !v.is_array()? {
-    return Err(errors::type_error(env, errors::INVALID_ARGUMENT, msg));
-  }
-  // SAFETY: the value was just checked to be an array.
-  unsafe { v.cast::<Array>() }
-}
-
 fn undefined(env: &Env) -> Result<sys::napi_value> {
   Ok(().into_unknown(env)?.raw())
 }
@@ -497,13 +489,6 @@ fn set_many(
     state.store(env, &key, &value, None, None)?;
   }
   Ok(this_js)
-}
-
-fn element<'env>(env: &'env Env, array: &Array<'env>, i: u32) -> Result<Unknown<'env>> {
-  match array.get::<Unknown>(i)? {
-    Some(v) => Ok(v),
-    None => ().into_unknown(env),
-  }
 }
 
 /// The hot methods, bound to each instance when it is made.

@@ -28,8 +28,8 @@ use std::ptr;
 use std::rc::Rc;
 
 use napi::{
-  bindgen_prelude::{JsError, JsObjectValue, Object},
-  sys, Env, Result, Unknown,
+  bindgen_prelude::{Array, JsError, JsObjectValue, Object, ToNapiValue},
+  sys, Env, JsValue, Result, Unknown,
 };
 
 /// A raw method body: the environment, the instance state, `this` and the
@@ -197,4 +197,25 @@ pub fn make_iterable(env: &Env, exports: &Object, class_name: &str) -> Result<()
 pub fn array_iterator(array: Object<'_>) -> Result<Unknown<'_>> {
   let values: napi::bindgen_prelude::Function<(), Unknown> = array.get_named_property("values")?;
   values.apply(array, ())
+}
+
+/// `v` as an array, or a `TypeError` with `msg`.
+pub(crate) fn as_array<'env>(env: &'env Env, v: &Unknown<'env>, msg: &str) -> Result<Array<'env>> {
+  if !v.is_array()? {
+    return Err(crate::errors::type_error(
+      env,
+      crate::errors::INVALID_ARGUMENT,
+      msg,
+    ));
+  }
+  // SAFETY: the value was just checked to be an array.
+  unsafe { v.cast::<Array>() }
+}
+
+/// Element `i` of `array` (`undefined` for a hole).
+pub(crate) fn element<'env>(env: &'env Env, array: &Array<'env>, i: u32) -> Result<Unknown<'env>> {
+  match array.get::<Unknown>(i)? {
+    Some(v) => Ok(v),
+    None => ().into_unknown(env),
+  }
 }
