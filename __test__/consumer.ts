@@ -83,6 +83,7 @@ const watched = new FlowTable({
 })
 watched.close()
 export const touchedMask: Uint8Array = watched.touchMany(['a', 1, 2n, Buffer.from('k')])
+export const flowsSetMany: FlowTable = watched.setMany([['a', 1], [2n, 'two']], { timeout: 5 })
 export const flowsPurged: number = watched.purge({ max: 10 }) + watched.purge()
 // @ts-expect-error onExpire receives the expired entries, not a number
 new FlowTable({ timeout: 5, onExpire: (n: number) => n })

@@ -100,6 +100,33 @@ test('touchMany: one result per key, same semantics as touch, both engines', (t)
   }
 })
 
+test('setMany: pairs in order, one timeout, all-or-nothing on bad input, prefix on a full table', (t) => {
+  for (const engine of ['wheel', 'dashmap']) {
+    const f = new FlowTable({ timeout: 100, engine, clock: 'manual' })
+    const pairs = Array.from({ length: 400 }, (_, i) => [`k${i % 300}`, i])
+    t.is(f.setMany(pairs), f)
+    t.is(f.size, 300)
+    t.is(f.get('k0'), 300, 'the later pair wins')
+    t.is(f.get('k299'), 299)
+    f.setMany([[1n, Buffer.from('x')], [2, null], ['s', 'str']], { timeout: 10 })
+    t.is(f.get(2), null)
+    f.advanceTime(10)
+    t.is(f.get(2), undefined, "the batch's timeout applies")
+    t.is(f.get('k1'), 301)
+    const before = f.size
+    t.throws(() => f.setMany([['ok', 1], ['bad', { a: 1 }]]), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE' })
+    t.throws(() => f.setMany([['ok', 1], [{}, 1]]), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+    t.throws(() => f.setMany([['ok', 1], 'no']), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+    t.throws(() => f.setMany('no'), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+    t.throws(() => f.setMany([], { timeout: -1 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' })
+    t.is(f.size, before, 'bad input stores nothing')
+    t.false(f.has('ok'))
+    const small = new FlowTable({ timeout: 100, engine, capacity: 2, whenFull: 'refuse', clock: 'manual' })
+    t.throws(() => small.setMany([['a', 1], ['b', 2], ['c', 3]]), { code: 'ERR_LRUKIT_FULL' })
+    t.deepEqual([small.get('a'), small.get('b'), small.has('c')], [1, 2, false])
+  }
+})
+
 test('purge({ max }) removes expired entries without returning them', (t) => {
   for (const engine of ['wheel', 'dashmap']) {
     const f = new FlowTable({ timeout: 10, engine, clock: 'manual' })

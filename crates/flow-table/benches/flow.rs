@@ -145,6 +145,39 @@ fn bench_insert(c: &mut Criterion) {
   g.finish();
 }
 
+/// `insert_1M` through `insert_many` in calls of 256 pairs; the dashmap
+/// engine uses the trait's default (one `insert` per pair).
+fn bench_insert_many(c: &mut Criterion) {
+  let keys = keys(FLOWS);
+  let mut g = c.benchmark_group("insert_many_1M");
+  g.sample_size(10).sampling_mode(SamplingMode::Flat);
+  g.throughput(Throughput::Elements(FLOWS));
+  for threads in [1usize, 2] {
+    for name in ["dashmap", "wheel"] {
+      g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
+        b.iter_custom(|iters| {
+          let mut total = Duration::ZERO;
+          for _ in 0..iters {
+            let s = subject(name);
+            let Subject::Engine(t) = &s else {
+              unreachable!()
+            };
+            total += parallel(threads, &keys, |part| {
+              for chunk in part.chunks(256) {
+                t.insert_many(chunk.iter().map(|&k| (k, k)).collect(), None)
+                  .unwrap();
+              }
+            });
+            drop(s); // untimed
+          }
+          total
+        })
+      });
+    }
+  }
+  g.finish();
+}
+
 fn bench_lookup(c: &mut Criterion, group: &str, op: fn(&Subject, u64) -> bool) {
   let keys = keys(FLOWS);
   let sample = lookups(&keys, BATCH);
@@ -374,6 +407,7 @@ fn bench_insert_steady(c: &mut Criterion) {
 criterion_group!(
   benches,
   bench_insert,
+  bench_insert_many,
   bench_insert_steady,
   bench_touch,
   bench_touch_many,

@@ -446,6 +446,20 @@ pub trait FlowEngine<K, V>: Send + Sync {
     self.insert_full(key, value, timeout_ms).map(|r| r.replaced)
   }
 
+  /// [`insert`](Self::insert) for each pair, in order (for a key given
+  /// twice, the later value wins), all with `timeout_ms`. Replaced, reaped
+  /// and evicted entries are dropped without a report. On `Err`, the pairs
+  /// before the refused one are stored and the rest are not. The default
+  /// inserts one by one; the wheel engine groups the pairs by shard (one
+  /// lock acquisition per shard) and overlaps their cache misses when the
+  /// table has no capacity limit.
+  fn insert_many(&self, entries: Vec<(K, V)>, timeout_ms: Option<u64>) -> Result<(), InsertError> {
+    for (k, v) in entries {
+      self.insert(k, v, timeout_ms)?;
+    }
+    Ok(())
+  }
+
   /// A clone of the live value; does not refresh `last_seen`.
   fn get(&self, key: &K) -> Option<V>;
 

@@ -82,6 +82,10 @@ const SENTINEL: u32 = u32::MAX - BUCKETS as u32;
 /// Slot numbers must stay below the sentinels (about 4.29e9 per shard).
 const MAX_SLOTS: usize = SENTINEL as usize;
 
+/// Keys whose memory accesses a batch call overlaps: enough to cover a miss
+/// with independent loads, few enough to stay in the CPU's window.
+const WINDOW: usize = 16;
+
 /// How many list heads an insert into a full shard may examine (re-arming
 /// touched ones) before it takes the current head as the victim.
 const VICTIM_STEPS: usize = 8;
@@ -452,6 +456,52 @@ impl<K: Hash + Eq, V> Inner<K, V> {
       i = e.chain;
     }
     None
+  }
+
+  /// Loads, as independent reads whose cache misses overlap, the chain
+  /// heads of `hashes` and then the first slot of each chain, so that the
+  /// lookups that follow mostly hit the cache (the batch calls' pipelining;
+  /// a few keys at a time, see [`WINDOW`]).
+  fn prefetch(&self, hashes: impl Iterator<Item = u64> + Clone) {
+    if self.heads.is_empty() {
+      return;
+    }
+    let mut seen = 0u64;
+    let mut heads = [NIL; WINDOW];
+    for (h, hash) in heads.iter_mut().zip(hashes) {
+      *h = self.heads[self.head_of(hash)];
+    }
+    for &h in &heads {
+      if h != NIL {
+        seen ^= self.entry(h).last_seen();
+      }
+    }
+    std::hint::black_box(seen);
+  }
+
+  /// Inserts or replaces under the write lock, without reports (the batch
+  /// path of a table without capacity); returns what `place` returns.
+  fn upsert(
+    &mut self,
+    state: &HashState,
+    hash: u64,
+    key: K,
+    value: V,
+    now: u64,
+    timeout: u64,
+  ) -> u64 {
+    match self.find(hash, &key) {
+      Some(i) => {
+        self.unlink(i);
+        self.set_timeout(i, timeout);
+        let e = self.entry_mut(i);
+        e.key = key;
+        e.value = value;
+        e.last_seen.store(now, Ordering::Relaxed);
+        self.place(i, now.saturating_add(timeout))
+      }
+      None => self.insert_new(state, hash, key, value, now, timeout),
+    }
   }
 
   /// Doubles the chain-head array and re-chains every entry (rehashing the
@@ -882,10 +932,54 @@ where
     true
   }
 
+  fn insert_many(&self, entries: Vec<(K, V)>, timeout_ms: Option<u64>) -> Result<(), InsertError> {
+    if self.capacity.is_some() {
+      // A full table may need to evict in another shard, which the
+      // per-key path does (it drops and retakes locks): keep it.
+      for (k, v) in entries {
+        self.insert(k, v, timeout_ms)?;
+      }
+      return Ok(());
+    }
+    let timeout = timeout_ms.unwrap_or(self.default_timeout);
+    // (shard, hash, entry), grouped by shard, input order kept within one.
+    let mut order: Vec<(u32, u64, (K, V))> = entries
+      .into_iter()
+      .map(|(k, v)| {
+        let (hash, s) = self.locate(&k);
+        (s as u32, hash, (k, v))
+      })
+      .collect();
+    order.sort_by_key(|e| e.0); // stable: later duplicates stay later
+    let mut items = order.into_iter().peekable();
+    while let Some(first) = items.next() {
+      let s = first.0 as usize;
+      let now = self.clock.now();
+      let mut g = write(&self.shards[s].lock);
+      let mut earliest = u64::MAX;
+      let mut window: Vec<(u64, (K, V))> = Vec::with_capacity(WINDOW);
+      window.push((first.1, first.2));
+      loop {
+        let more = items.peek().is_some_and(|e| e.0 as usize == s);
+        if more && window.len() < WINDOW {
+          let (_, hash, kv) = items.next().expect("peeked");
+          window.push((hash, kv));
+          continue;
+        }
+        g.prefetch(window.iter().map(|w| w.0));
+        for (hash, (key, value)) in window.drain(..) {
+          earliest = earliest.min(g.upsert(&self.state, hash, key, value, now, timeout));
+        }
+        if !more {
+          break;
+        }
+      }
+      self.lower_hint(s, earliest);
+    }
+    Ok(())
+  }
+
   fn touch_many(&self, keys: &[K], out: &mut Vec<bool>) {
-    /// Keys whose memory accesses are overlapped: enough to cover a miss
-    /// with independent loads, few enough to stay in the CPU's window.
-    const WINDOW: usize = 16;
     out.clear();
     out.resize(keys.len(), false);
     if keys.is_empty() {
@@ -904,37 +998,15 @@ where
     order.sort_unstable_by_key(|&(s, _, i)| (s, i));
     for run in order.chunk_by(|a, b| a.0 == b.0) {
       let g = read(&self.shards[run[0].0 as usize].lock);
-      if g.heads.is_empty() {
-        continue;
-      }
       for w in run.chunks(WINDOW) {
-        // 1: the chain heads, as independent loads (their misses overlap).
-        let mut heads = [NIL; WINDOW];
-        for (h, &(_, hash, _)) in heads.iter_mut().zip(w) {
-          *h = g.heads[g.head_of(hash)];
-        }
-        // 2: the first slot of each chain, again independent loads.
-        let mut seen = 0u64;
-        for &h in &heads[..w.len()] {
-          if h != NIL {
-            seen ^= g.entry(h).last_seen();
-          }
-        }
-        std::hint::black_box(seen);
-        // 3: the lookups themselves, now mostly from cache.
-        for (&head, &(_, _, i)) in heads.iter().zip(w) {
-          let key = &keys[i as usize];
-          let mut j = head;
-          while j != NIL {
-            let e = g.entry(j);
-            if e.key == *key {
-              if !g.expired(j, now) {
-                e.last_seen.store(now, Ordering::Relaxed);
-                out[i as usize] = true;
-              }
-              break;
+        g.prefetch(w.iter().map(|e| e.1));
+        // The lookups themselves, now mostly from cache.
+        for &(_, hash, i) in w {
+          if let Some(j) = g.find(hash, &keys[i as usize]) {
+            if !g.expired(j, now) {
+              g.entry(j).last_seen.store(now, Ordering::Relaxed);
+              out[i as usize] = true;
             }
-            j = e.chain;
           }
         }
       }

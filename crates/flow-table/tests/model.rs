@@ -10,6 +10,7 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
   Insert(u64, Option<u64>),
+  InsertMany(Vec<u64>, Option<u64>),
   Get(u64),
   Touch(u64),
   TouchMany(Vec<u64>),
@@ -35,7 +36,8 @@ fn op() -> impl Strategy<Value = Op> {
     (4_294_967_000u64..4_294_968_000).prop_map(Some),
   ];
   prop_oneof![
-    6 => (key.clone(), timeout).prop_map(|(k, t)| Op::Insert(k, t)),
+    6 => (key.clone(), timeout.clone()).prop_map(|(k, t)| Op::Insert(k, t)),
+    2 => (proptest::collection::vec(key.clone(), 0..40), timeout).prop_map(|(ks, t)| Op::InsertMany(ks, t)),
     2 => key.clone().prop_map(Op::Get),
     4 => key.clone().prop_map(Op::Touch),
     2 => proptest::collection::vec(key.clone(), 0..40).prop_map(Op::TouchMany),
@@ -98,6 +100,19 @@ fn run(kind: EngineKind, shards: usize, ops: Vec<Op>) -> Result<(), TestCaseErro
           None => prop_assert!(r.replaced.is_none() && r.expired.is_none()),
         }
         prop_assert!(r.evicted.is_none());
+      }
+      Op::InsertMany(ks, to) => {
+        let entries: Vec<(u64, u64)> = ks
+          .iter()
+          .map(|&k| {
+            next_value += 1;
+            (k, next_value)
+          })
+          .collect();
+        for &(k, v) in &entries {
+          m.map.insert(k, (v, now, to.unwrap_or(DEFAULT_TIMEOUT)));
+        }
+        prop_assert!(t.insert_many(entries, to).is_ok());
       }
       Op::Get(k) => prop_assert_eq!(t.get(&k), m.live(k, now).map(|e| e.0)),
       Op::Contains(k) => prop_assert_eq!(t.contains(&k), m.live(k, now).is_some()),

@@ -55,6 +55,7 @@ suite!(
   capacity_evict_across_shards,
   capacity_refuse,
   capacity_zero_refuses,
+  insert_many_stores_in_order_and_stops_at_a_refusal,
   clock_jumps,
   next_due_and_extreme_timeouts,
   memory_grows_and_clear_resets,
@@ -377,6 +378,25 @@ fn capacity_refuse(kind: EngineKind) {
   assert_eq!((e.entry.key, e.was_expired), (3, true));
   assert_eq!(t.len(), 2);
   assert_eq!(t.insert(5, 5, None), Err(InsertError::Full));
+}
+
+fn insert_many_stores_in_order_and_stops_at_a_refusal(kind: EngineKind) {
+  // Unbounded: later duplicates win, every shard gets its keys.
+  let (t, clock) = table(kind, Config::new(100), 0);
+  let entries: Vec<(u64, u64)> = (0..500).map(|k| (k % 300, k)).collect();
+  t.insert_many(entries, Some(50)).unwrap();
+  assert_eq!(t.len(), 300);
+  assert_eq!(t.get(&0), Some(300));
+  assert_eq!(t.get(&299), Some(299));
+  clock.set(50);
+  assert_eq!(t.get(&0), None, "the batch's timeout applies");
+  assert_eq!(t.expire(50, usize::MAX).len(), 300);
+  // Bounded with Refuse: the pairs before the refused one are stored.
+  let (t, _) = table(kind, Config::new(100).with_capacity(3, Full::Refuse), 0);
+  let r = t.insert_many(vec![(1, 1), (2, 2), (1, 10), (3, 3), (4, 4), (5, 5)], None);
+  assert_eq!(r, Err(InsertError::Full));
+  assert_eq!(t.len(), 3);
+  assert_eq!((t.get(&1), t.get(&3), t.get(&4)), (Some(10), Some(3), None));
 }
 
 fn capacity_zero_refuses(kind: EngineKind) {
