@@ -64,7 +64,8 @@
 //! doubly linked, so any free slot can be taken in O(1)), and a lookup
 //! prefetches the home slot's header and key lines before it loads the
 //! bucket. The chain still decides; the home slot is only where the entry
-//! usually is. Measured: a `get` hit over 100k keys 35% faster (BENCH.md).
+//! usually is. Measured: a `get` hit over 100k keys takes 20-30% less time
+//! (BENCH.md).
 //!
 //! `open` copies the header into a private `Layout` after checking
 //! the magic and version, the checksum, the hash id, the lock kind, every
