@@ -401,3 +401,47 @@ test('an exception thrown by onExpire surfaces as an uncaught exception, like a 
   })
   t.deepEqual(JSON.parse(out.trim()), { message: 'boom from onExpire', size: 0 })
 })
+
+test('FlowTable.shared: onExpire handles in several workers share the reaping, every entry delivered exactly once', async (t) => {
+  const name = `share-${process.pid}`
+  const table = FlowTable.shared(name, { timeout: 50, clock: 'manual' })
+  const code = `
+    const { FlowTable } = require(${JSON.stringify(require.resolve('lrukit'))})
+    const { parentPort, workerData } = require('node:worker_threads')
+    const t = FlowTable.shared(workerData, {
+      timeout: 1, expireInterval: 2, expireBatch: 7, keepAlive: true,
+      onExpire: (entries) => parentPort.postMessage(entries.map((e) => e.key)),
+    })
+    parentPort.once('message', () => { t.close(); parentPort.close() })
+    parentPort.postMessage('ready')
+  `
+  const N = 3000
+  const received = [[], [], []]
+  let total = 0
+  let allIn
+  const done = new Promise((resolve) => (allIn = resolve))
+  const workers = received.map((mine) => {
+    const w = new Worker(code, { eval: true, workerData: name })
+    w.on('message', (m) => {
+      if (m === 'ready') return
+      mine.push(...m)
+      total += m.length
+      if (total >= N) allIn()
+    })
+    return w
+  })
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
+  for (let i = 0; i < N; i++) table.set(`e${i}`, i)
+  table.advanceTime(100) // every entry is due; the workers' timers reap them
+  const timer = setTimeout(allIn, 20_000)
+  await done
+  clearTimeout(timer)
+  await new Promise((resolve) => setTimeout(resolve, 50)) // anything delivered twice would show up now
+  for (const w of workers) w.postMessage('stop')
+  await Promise.all(workers.map((w) => w.terminate()))
+  const all = received.flat()
+  t.is(table.size, 0)
+  t.is(all.length, N, `shares ${received.map((s) => s.length)}`)
+  t.is(new Set(all).size, N, 'no entry delivered twice')
+  t.true(FlowTable.unshare(name))
+})
