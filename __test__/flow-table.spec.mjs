@@ -296,7 +296,7 @@ test('onExpire with keepAlive and no close(): the timer keeps the process alive'
   await new Promise((resolve) => setTimeout(resolve, 600))
   t.is(p.exitCode, null, 'still running 600 ms after its last notification')
   p.kill('SIGKILL')
-  t.is(await exited, 'SIGKILL')
+  t.not(await exited, 0, 'it ended only because it was killed')
 })
 
 test('examples/conntrack-workers.mjs: workers share one tracker, onExpire sees every packet, the process exits', async (t) => {
