@@ -68,6 +68,11 @@ export interface SharedMapIncrOptions extends SharedMapWriteOptions {
 export interface SharedMap extends Iterable<[LruKey, SharedValue]> {
   /** The value (a copy, with its own type), or `undefined` when missing or expired. Marks it recently used. */
   get(key: LruKey): SharedValue | undefined
+  /**
+   * `get` for many keys in one call: the values in order, `undefined` for misses (hits, misses and
+   * recency as for `get`). The lookups of each few keys start together, so their memory accesses overlap.
+   */
+  getMany(keys: LruKey[]): Array<SharedValue | undefined>
   /** Like `get` without touching recency or the hit/miss counters. */
   peek(key: LruKey): SharedValue | undefined
   /** True when `key` is present and not expired. */

@@ -60,6 +60,7 @@ const bytes: number = SharedMap.calcRequiredMemorySize({ capacity: 10, avgValueB
 for (const [k, v] of shared) void [k, v]
 const unlinked: boolean = SharedMap.unlink(shared.name)
 shared.close()
+export const sharedMany: Array<SharedValue | undefined> = shared.getMany(['a', 1, 2n])
 export const sharedUsed = [stored, sv, counted, swapped, lockRecoveries, report, bytes, unlinked, shared.size, shared.closed]
 // @ts-expect-error eviction is 'lru' or 'none'
 SharedMap.create('x', { capacity: 1, eviction: 'fifo' })

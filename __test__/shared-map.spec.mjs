@@ -117,6 +117,37 @@ test('typed values round-trip with their own type', (t) => {
   SharedMap.unlink(m.name)
 })
 
+test('getMany: values in order with their types, misses as undefined, stats as for get', (t) => {
+  const m = fresh({ capacity: 1000, maxKeyBytes: 32, maxValueBytes: 64 })
+  for (let i = 0; i < 200; i++) m.set(`k${i}`, i % 2 ? i : `v${i}`)
+  m.set(7n, 7n)
+  m.set(Buffer.from('b'), Buffer.from('bytes'))
+  m.set(3, true)
+  m.set('n', null)
+  m.set('short', 1, { ttl: 1 })
+  const keys = [...Array.from({ length: 250 }, (_, i) => `k${i}`), 7n, Buffer.from('b'), 3, 'n', 'x'.repeat(100)]
+  const before = m.stats()
+  const got = m.getMany(keys)
+  t.true(Array.isArray(got))
+  t.is(got.length, keys.length)
+  for (let i = 0; i < 250; i++) t.is(got[i], i >= 200 ? undefined : i % 2 ? i : `v${i}`)
+  t.is(got[250], 7n)
+  t.deepEqual([...got[251]], [...Buffer.from('bytes')])
+  t.is(got[252], true)
+  t.is(got[253], null)
+  t.is(got[254], undefined, 'a key longer than maxKeyBytes is a miss')
+  const after = m.stats()
+  t.is(after.hits - before.hits, 204)
+  t.is(after.misses - before.misses, 51)
+  t.deepEqual(m.getMany([]), [])
+  t.throws(() => m.getMany('k1'), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.throws(() => m.getMany(['k1', {}]), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
+  const { name } = m
+  m.close()
+  t.throws(() => m.getMany(['k1']), { code: 'ECLOSED' })
+  SharedMap.unlink(name)
+})
+
 test('add, incr, compareAndSet, delete, clear, keys, entries, stats', (t) => {
   const m = fresh({ capacity: 100 })
   t.true(m.add('a', 1))

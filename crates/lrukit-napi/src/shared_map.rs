@@ -17,7 +17,7 @@ use napi::{
 use napi_derive::napi;
 
 use crate::errors;
-use crate::key::{self, KeyScratch};
+use crate::key::{self, KeyBatch, KeyScratch};
 use crate::raw;
 use crate::values::{prepare_value, value_ref, value_to_js};
 
@@ -44,6 +44,8 @@ struct MapShared {
 struct MapState {
   map: Option<SharedMap>,
   key: KeyScratch,
+  /// Encoded keys of a `getMany` call.
+  batch: KeyBatch,
   value: Vec<u8>,
   json: bool,
 }
@@ -356,6 +358,48 @@ fn get(
   read(env, this, args, false)
 }
 
+/// `getMany(keys)`: the values in order, `undefined` for misses; hits,
+/// misses and recency as for `get`. All keys are read first; the map then
+/// starts the lookups of each few keys together so their cache misses
+/// overlap.
+fn get_many(
+  env: &Env,
+  this: &MapShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let keys = raw::as_array(env, &args[0], "getMany(keys) needs an array of keys")?;
+  let n = keys.len();
+  let mut state = this.state(env)?;
+  let MapState {
+    map,
+    key: scratch,
+    batch,
+    ..
+  } = &mut *state;
+  batch.clear();
+  for i in 0..n {
+    batch.push(scratch.encode(env, &raw::element(env, &keys, i)?)?);
+  }
+  let list: Vec<&[u8]> = (0..n as usize).map(|i| batch.get(i)).collect();
+  let values = map
+    .as_ref()
+    .expect("checked open")
+    .get_many_with(&list, |_, v| match v {
+      Some(v) => value_to_js(env, v).map(|u| u.raw()),
+      None => undefined(env),
+    })
+    .map_err(|e| shm_error(env, e))?;
+  let mut out = env.create_array(n)?;
+  for (i, v) in values.into_iter().enumerate() {
+    // SAFETY: `v` is a value just made in this environment.
+    out.set(i as u32, unsafe {
+      Unknown::from_raw_unchecked(env.raw(), v?)
+    })?;
+  }
+  Ok(out.raw())
+}
+
 /// `peek(key)`: like `get` without touching recency or stats.
 fn peek(
   env: &Env,
@@ -492,6 +536,7 @@ fn delete(
 /// The hot methods, bound to each instance when it is made.
 const HOT_METHODS: &[(&str, raw::Method<MapShared>)] = &[
   ("get\0", get),
+  ("getMany\0", get_many),
   ("peek\0", peek),
   ("has\0", has),
   ("set\0", set),
@@ -505,6 +550,7 @@ fn instance(env: &Env, map: SharedMap, json: bool) -> Result<Unknown<'_>> {
     state: RefCell::new(MapState {
       map: Some(map),
       key: KeyScratch::default(),
+      batch: KeyBatch::default(),
       value: Vec::new(),
       json,
     }),

@@ -114,6 +114,27 @@ fn bench(c: &mut Criterion) {
       )
     })
   });
+  // The same hits as `get_with_hit`, 64 keys per `get_many_with` call
+  // (throughput per key).
+  g.throughput(Throughput::Elements(64));
+  g.bench_function(BenchmarkId::new("get_many_with_hit_x64", "1 thread"), |b| {
+    let mut i = 0usize;
+    let mut batch: Vec<&[u8]> = Vec::with_capacity(64);
+    b.iter(|| {
+      batch.clear();
+      for _ in 0..64 {
+        batch.push(&keys[next(&mut i)]);
+      }
+      black_box(
+        m.get_many_with(
+          &batch,
+          |_, v| matches!(v, Some(ValueRef::Bytes(b)) if b.len() == 32),
+        )
+        .unwrap(),
+      )
+    })
+  });
+  g.throughput(Throughput::Elements(1));
   g.bench_function(BenchmarkId::new("get_miss", "1 thread"), |b| {
     let mut i = 0usize;
     let missing: Vec<Vec<u8>> = (0..KEYS)

@@ -595,13 +595,26 @@ impl SharedMap {
     copy: bool,
     buf: &mut Vec<u8>,
   ) -> Result<Option<(u32, u64)>, Error> {
+    self.read_hashed(key, hash_key(key), count, bump, copy, buf)
+  }
+
+  /// [`Self::read_raw`] with the key's hash already computed.
+  #[inline]
+  fn read_hashed(
+    &self,
+    key: &[u8],
+    h: u64,
+    count: bool,
+    bump: bool,
+    copy: bool,
+    buf: &mut Vec<u8>,
+  ) -> Result<Option<(u32, u64)>, Error> {
     if key.len() > self.layout.max_key as usize {
       if count {
         self.lane_word(LANE_MISSES).fetch_add(1, Relaxed);
       }
       return Ok(None);
     }
-    let h = hash_key(key);
     let sh = self.layout.shard_of(h);
     let Some(hit) = self.lookup(sh, h, key, copy, buf)? else {
       if count {
@@ -708,6 +721,36 @@ impl SharedMap {
     f: impl FnOnce(ValueRef<'_>) -> R,
   ) -> Result<Option<R>, Error> {
     self.read_with(key, false, false, f)
+  }
+
+  /// [`get_with`](Self::get_with) for many keys: returns `f(i, value)` for
+  /// each key `i` in order (`None` for a miss), with the same hits, misses
+  /// and recency as single `get`s. The lookups of each window of 8 keys are
+  /// started together (hashes computed, home slots and buckets prefetched),
+  /// so their cache misses overlap instead of following one another.
+  pub fn get_many_with<R>(
+    &self,
+    keys: &[&[u8]],
+    mut f: impl FnMut(usize, Option<ValueRef<'_>>) -> R,
+  ) -> Result<Vec<R>, Error> {
+    const WINDOW: usize = 8;
+    let mut out = Vec::with_capacity(keys.len());
+    let mut buf = Vec::new();
+    let mut hashes = [0u64; WINDOW];
+    for (w, window) in keys.chunks(WINDOW).enumerate() {
+      for (h, key) in hashes.iter_mut().zip(window) {
+        *h = hash_key(key);
+        self.shard(self.layout.shard_of(*h)).prefetch_lookup(*h);
+      }
+      for (j, (key, &h)) in window.iter().zip(&hashes).enumerate() {
+        let r = match self.read_hashed(key, h, true, true, true, &mut buf)? {
+          Some((tag, word)) => f(w * WINDOW + j, Some(value_ref(tag, word, &buf))),
+          None => f(w * WINDOW + j, None),
+        };
+        out.push(r);
+      }
+    }
+    Ok(out)
   }
 
   /// Like [`get`](Self::get) without touching recency or stats.

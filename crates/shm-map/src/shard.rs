@@ -254,6 +254,17 @@ impl<'a> Shard<'a> {
     self.m.prefetch(home + F_KEY);
   }
 
+  /// Starts loading everything a lookup of `h` reads first: its bucket
+  /// and its home slot (for batched reads).
+  #[inline(always)]
+  pub(crate) fn prefetch_lookup(&self, h: u64) {
+    let b = self.l.bucket_of(h) & (self.l.buckets - 1);
+    self
+      .m
+      .prefetch(self.base + self.l.buckets_off + b as u64 * 4);
+    self.prefetch_home(h);
+  }
+
   /// Looks `key` (hash `h`) up in its chain. Safe to run without the lock:
   /// every index is range-checked and the walk is bounded, so a torn or
   /// damaged view yields `Err(Torn)` or a wrong answer the caller's seqlock

@@ -892,3 +892,54 @@ fn created_reports_creator() {
   assert_eq!(m.created(), (at, pid));
   assert!(format!("{m:?}").contains(&n.0));
 }
+
+#[test]
+fn get_many_with_matches_single_gets() {
+  let n = Name::new("getmany");
+  let m = SharedMap::create(&n, &opts(500)).unwrap();
+  for i in 0..300u32 {
+    let v = format!("v{i}");
+    let ttl = if i % 10 == 0 { Some(1_000) } else { None };
+    m.set(
+      format!("k{i}").as_bytes(),
+      ValueRef::String(v.as_bytes()),
+      ttl,
+    )
+    .unwrap();
+  }
+  m.debug_advance_clock(1_000); // every 10th key has expired
+  let names: Vec<Vec<u8>> = (0..350u32)
+    .map(|i| format!("k{}", i % 330).into_bytes())
+    .chain([vec![b'x'; 10_000]]) // longer than any key: a miss, not an error
+    .collect();
+  let keys: Vec<&[u8]> = names.iter().map(Vec::as_slice).collect();
+  let before = m.stats();
+  let got = m
+    .get_many_with(&keys, |i, v| (i, v.map(|v| v.to_owned_value())))
+    .unwrap();
+  assert_eq!(got.len(), keys.len());
+  let mut hits = 0;
+  for (i, (j, v)) in got.into_iter().enumerate() {
+    assert_eq!(i, j, "in order");
+    let want = m.peek(keys[i]).unwrap();
+    assert_eq!(
+      v,
+      want,
+      "key {:?}",
+      String::from_utf8_lossy(&keys[i][..keys[i].len().min(8)])
+    );
+    hits += usize::from(v.is_some());
+  }
+  // k0..k329 once (270 live: k300..k329 never set, 30 expired), then
+  // k0..k19 again (18 live); the over-long key misses.
+  assert_eq!(hits, 270 + 18);
+  let after = m.stats();
+  assert_eq!(after.hits - before.hits, hits as u64);
+  assert_eq!(after.misses - before.misses, (keys.len() - hits) as u64);
+  assert_eq!(
+    after.expirations - before.expirations,
+    30,
+    "expired entries reclaimed on access"
+  );
+  assert!(m.verify().ok);
+}
