@@ -2,7 +2,7 @@
 //! that expires after idle timeouts, stored off the V8 heap (typed values, the
 //! same encoding as `SharedMap`), shareable by name across worker_threads.
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,7 +23,8 @@ use napi::{
 use napi_derive::napi;
 
 use crate::errors;
-use crate::key::{self, KeyBytes, KeyScratch};
+use crate::helpers::{self, Helper};
+use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
 use crate::raw;
 use crate::values::{prepare_value, value_ref, value_to_js};
 
@@ -68,6 +69,8 @@ struct FlowShared {
 struct Scratch {
   key: KeyScratch,
   value: Vec<u8>,
+  /// Encoded keys of a `touchMany` call.
+  batch: KeyBatch,
 }
 
 impl raw::Bound for FlowShared {
@@ -138,80 +141,12 @@ impl ToNapiValue for ExpiredBatch {
 type ExpirySink =
   ThreadsafeFunction<Vec<Expired<KeyBytes, Value>>, (), ExpiredBatch, Status, false, false>;
 
-/// Appends `{ key, value, lastSeen }` objects to `out` from the key/value
-/// pairs passed as arguments (`times[base + i]` is the i-th pair's
-/// lastSeen). Creating objects from native code costs a generic property
-/// store per field (~150 ns each through Node-API) and so does filling an
-/// array element by element; arguments arrive in one go, and an object
-/// literal in JavaScript reuses one hidden class. (No `push`: user code may
-/// have replaced `Array.prototype.push`.)
-const OBJECTS_SRC: &str = "(function lrukitExpiredObjects(out, times, base, ...kv) { \
-  for (let i = 0, n = out.length; i < kv.length; i += 2, n++) \
-    out[n] = { key: kv[i], value: kv[i + 1], lastSeen: times[base + (i >> 1)] }; \
-  return out })";
-
-/// Entries per call of the `OBJECTS_SRC` function (2 arguments each; V8
+/// Entries per call of the expired-objects helper (2 arguments each; V8
 /// allows about 65k arguments).
 const OBJECTS_CHUNK: usize = 4096;
 
-thread_local! {
-  /// `OBJECTS_SRC` compiled for the environment of this thread (one per
-  /// thread: the main thread or a worker), as `(env, reference)`. Cleared by
-  /// an environment cleanup hook, so a reference never outlives its env.
-  static OBJECTS_FN: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
-}
-
-unsafe extern "C" fn forget_objects_fn(_: *mut std::ffi::c_void) {
-  OBJECTS_FN.with(|c| c.set(None));
-}
-
-/// The compiled `OBJECTS_SRC` for `raw`, or `None` where scripts cannot be
-/// compiled (then the caller builds the objects itself).
-fn objects_fn(raw: sys::napi_env) -> Option<sys::napi_value> {
-  let mut f = std::ptr::null_mut();
-  if let Some((env, r)) = OBJECTS_FN.with(Cell::get) {
-    if env == raw as usize {
-      // SAFETY: the reference was made in this env (checked) and is cleared
-      // by the env's cleanup hook before the env goes away.
-      let ok = unsafe { sys::napi_get_reference_value(raw, r as sys::napi_ref, &mut f) };
-      // Never compile (and register the cleanup hook) twice for one env.
-      return (ok == sys::Status::napi_ok && !f.is_null()).then_some(f);
-    }
-  }
-  // The other path is for embedders that refuse to compile scripts; this
-  // variable lets the test suite run it.
-  if std::env::var_os("LRUKIT_TEST_NO_SCRIPT").is_some() {
-    return None;
-  }
-  let mut src = std::ptr::null_mut();
-  let mut r = std::ptr::null_mut();
-  // SAFETY: plain Node-API calls on this env's thread with handles made here.
-  let ok = unsafe {
-    sys::napi_create_string_utf8(
-      raw,
-      OBJECTS_SRC.as_ptr().cast(),
-      OBJECTS_SRC.len() as isize,
-      &mut src,
-    ) == sys::Status::napi_ok
-      && sys::napi_run_script(raw, src, &mut f) == sys::Status::napi_ok
-      && sys::napi_create_reference(raw, f, 1, &mut r) == sys::Status::napi_ok
-      && sys::napi_add_env_cleanup_hook(raw, Some(forget_objects_fn), raw.cast())
-        == sys::Status::napi_ok
-  };
-  if !ok {
-    // An embedder that forbids compiling scripts: clear the exception and
-    // let the caller build the objects itself.
-    let mut e = std::ptr::null_mut();
-    // SAFETY: as above.
-    unsafe { sys::napi_get_and_clear_last_exception(raw, &mut e) };
-    return None;
-  }
-  OBJECTS_FN.with(|c| c.set(Some((raw as usize, r as usize))));
-  Some(f)
-}
-
 /// `[{ key, value, lastSeen }, ...]` for reaped entries: keys and values
-/// are made natively and handed to `OBJECTS_SRC` as arguments, the
+/// are made natively and handed to the `ExpiredObjects` helper as arguments, the
 /// lastSeen times in one `Float64Array` (about 5x faster than napi-rs's
 /// object conversion, which also re-creates every property name for every
 /// object). Where no script can be compiled, the objects are made here with
@@ -225,7 +160,7 @@ fn expired_to_js(env: &Env, list: Vec<Expired<KeyBytes, Value>>) -> Result<sys::
       value_to_js(env, e.value.as_ref())?.raw(),
     ])
   };
-  if let Some(f) = objects_fn(raw) {
+  if let Some(f) = helpers::get(raw, Helper::ExpiredObjects) {
     let times: Vec<f64> = list.iter().map(|e| e.last_seen as f64).collect();
     let times = Float64Array::new(times).into_unknown(env)?.raw();
     // SAFETY: plain Node-API calls on this env's thread; every handle passed
@@ -564,7 +499,7 @@ fn set(
   let incoming = prepare_value(env, false, args[1])?;
   let timeout = per_entry_timeout(env, &args[2])?;
   let mut scratch = this.scratch(env)?;
-  let Scratch { key: ks, value } = &mut *scratch;
+  let Scratch { key: ks, value, .. } = &mut *scratch;
   let k: KeyBytes = key::to_stored(ks.encode(env, &args[0])?);
   let v = value_ref(env, &incoming, value)?.to_owned_value();
   drop(scratch);
@@ -609,7 +544,7 @@ fn set_many(
     let pair = raw::element(env, &entries, i)?;
     let pair = raw::as_array(env, &pair, PAIR)?;
     let incoming = prepare_value(env, false, raw::element(env, &pair, 1)?)?;
-    let Scratch { key: ks, value } = &mut *scratch;
+    let Scratch { key: ks, value, .. } = &mut *scratch;
     let k = key::to_stored(ks.encode(env, &raw::element(env, &pair, 0)?)?);
     batch.push((k, value_ref(env, &incoming, value)?.to_owned_value()));
   }
@@ -710,12 +645,11 @@ fn touch_many(
 ) -> Result<sys::napi_value> {
   let keys = raw::as_array(env, &args[0], "touchMany(keys) needs an array of keys")?;
   let mut scratch = this.scratch(env)?;
-  let mut batch: Vec<KeyBytes> = Vec::with_capacity(keys.len() as usize);
-  for i in 0..keys.len() {
-    batch.push(key::to_stored(
-      scratch.key.encode(env, &raw::element(env, &keys, i)?)?,
-    ));
-  }
+  let Scratch {
+    key: ks, batch: kb, ..
+  } = &mut *scratch;
+  key::encode_all(env, &keys, ks, kb)?;
+  let batch: Vec<KeyBytes> = (0..kb.len()).map(|i| key::to_stored(kb.get(i))).collect();
   drop(scratch);
   let mut out = Vec::with_capacity(batch.len());
   this.table.engine.touch_many(&batch, &mut out);

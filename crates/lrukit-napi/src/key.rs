@@ -8,12 +8,13 @@
 use std::ffi::c_char;
 
 use napi::{
-  bindgen_prelude::{BigInt, Buffer, FromNapiValue, ToNapiValue},
+  bindgen_prelude::{Array, BigInt, Buffer, FromNapiValue, ToNapiValue},
   sys, Env, JsValue, Result, Unknown, ValueType,
 };
 use smallvec::SmallVec;
 
 use crate::errors;
+use crate::helpers::{self, Helper};
 
 /// Stored form of a key.
 pub type KeyBytes = SmallVec<[u8; 24]>;
@@ -176,6 +177,26 @@ impl KeyBatch {
     self.ends.push(self.bytes.len());
   }
 
+  /// Appends the string key whose UTF-16 code units are `units`, encoded as
+  /// `read_utf8` would (a lone surrogate becomes U+FFFD, as in
+  /// `napi_get_value_string_utf8`).
+  fn push_utf16(&mut self, units: &[u16]) {
+    self.bytes.push(TAG_STR);
+    for c in char::decode_utf16(units.iter().copied()) {
+      let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+      let mut b = [0u8; 4];
+      self
+        .bytes
+        .extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+    }
+    self.ends.push(self.bytes.len());
+  }
+
+  /// The number of keys.
+  pub fn len(&self) -> usize {
+    self.ends.len()
+  }
+
   /// The `i`-th key (empty past the end, which matches no stored key).
   pub fn get(&self, i: usize) -> &[u8] {
     let end = self.ends.get(i).copied().unwrap_or(0);
@@ -186,6 +207,96 @@ impl KeyBatch {
     };
     self.bytes.get(start..end).unwrap_or(&[])
   }
+}
+
+/// Batches shorter than this are read key by key (the helper call costs
+/// about as much as a few keys).
+const PACK_MIN: u32 = 8;
+
+/// Encodes every element of `keys` into `batch` (cleared first), in order.
+/// String keys are read in one go through the `PackKeys` helper (see
+/// `helpers.rs`); other keys, small batches and environments without the
+/// helper go through `scratch` one by one. Errors as for `encode`.
+pub fn encode_all(
+  env: &Env,
+  keys: &Array,
+  scratch: &mut KeyScratch,
+  batch: &mut KeyBatch,
+) -> Result<()> {
+  batch.clear();
+  let n = keys.len();
+  let packed = if n >= PACK_MIN {
+    helpers::get(env.raw(), Helper::PackKeys)
+  } else {
+    None
+  };
+  let Some(pack) = packed else {
+    for i in 0..n {
+      batch.push(scratch.encode(env, &crate::raw::element(env, keys, i)?)?);
+    }
+    return Ok(());
+  };
+  let raw = env.raw();
+  // SAFETY: plain Node-API calls on this env's thread with handles made
+  // here; the helper returns `[string, Uint32Array(n)]`, which is checked
+  // before use, and the typed array's memory is read only while its handle
+  // is alive in this scope.
+  unsafe {
+    let (mut this, mut out) = (std::ptr::null_mut(), std::ptr::null_mut());
+    napi::check_status!(sys::napi_get_undefined(raw, &mut this))?;
+    let arg = keys.raw();
+    napi::check_status!(sys::napi_call_function(raw, this, pack, 1, &arg, &mut out))?;
+    let (mut s, mut lens) = (std::ptr::null_mut(), std::ptr::null_mut());
+    napi::check_status!(sys::napi_get_element(raw, out, 0, &mut s))?;
+    napi::check_status!(sys::napi_get_element(raw, out, 1, &mut lens))?;
+    let (mut kind, mut count, mut data) = (0, 0usize, std::ptr::null_mut());
+    let (mut ab, mut offset) = (std::ptr::null_mut(), 0usize);
+    napi::check_status!(sys::napi_get_typedarray_info(
+      raw,
+      lens,
+      &mut kind,
+      &mut count,
+      &mut data,
+      &mut ab,
+      &mut offset
+    ))?;
+    if kind != sys::TypedarrayType::uint32_array || count != n as usize {
+      return Err(napi::Error::from_reason("lrukit: unexpected key pack"));
+    }
+    let lens = std::slice::from_raw_parts(data as *const u32, count);
+    let mut total = 0usize;
+    napi::check_status!(sys::napi_get_value_string_utf16(
+      raw,
+      s,
+      std::ptr::null_mut(),
+      0,
+      &mut total
+    ))?;
+    let mut units = vec![0u16; total + 1];
+    let mut copied = 0usize;
+    napi::check_status!(sys::napi_get_value_string_utf16(
+      raw,
+      s,
+      units.as_mut_ptr(),
+      units.len(),
+      &mut copied
+    ))?;
+    units.truncate(copied);
+    let mut pos = 0usize;
+    for (i, &len) in lens.iter().enumerate() {
+      if len == u32::MAX {
+        batch.push(scratch.encode(env, &crate::raw::element(env, keys, i as u32)?)?);
+        continue;
+      }
+      let end = pos + len as usize;
+      let Some(key) = units.get(pos..end) else {
+        return Err(napi::Error::from_reason("lrukit: unexpected key pack"));
+      };
+      batch.push_utf16(key);
+      pos = end;
+    }
+  }
+  Ok(())
 }
 
 /// Copies an encoded lookup key into its stored form.

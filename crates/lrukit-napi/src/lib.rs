@@ -4,6 +4,7 @@
 
 mod errors;
 mod flow_table;
+mod helpers;
 mod key;
 mod lru_cache;
 mod raw;

@@ -453,10 +453,7 @@ fn get_many(
     batch,
     ..
   } = &mut *state;
-  batch.clear();
-  for i in 0..n {
-    batch.push(scratch.encode(env, &element(env, &keys, i)?)?);
-  }
+  key::encode_all(env, &keys, scratch, batch)?;
   inner.get_many(
     n as usize,
     |i| batch.get(i),

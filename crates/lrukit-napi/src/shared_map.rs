@@ -377,11 +377,8 @@ fn get_many(
     batch,
     ..
   } = &mut *state;
-  batch.clear();
-  for i in 0..n {
-    batch.push(scratch.encode(env, &raw::element(env, &keys, i)?)?);
-  }
-  let list: Vec<&[u8]> = (0..n as usize).map(|i| batch.get(i)).collect();
+  key::encode_all(env, &keys, scratch, batch)?;
+  let list: Vec<&[u8]> = (0..batch.len()).map(|i| batch.get(i)).collect();
   let values = map
     .as_ref()
     .expect("checked open")

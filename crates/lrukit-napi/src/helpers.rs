@@ -1,0 +1,112 @@
+//! Small JavaScript functions the binding compiles once per environment
+//! (`napi_run_script`) for work that is cheap in JavaScript and expensive
+//! through Node-API one value at a time: building many small objects, and
+//! reading many keys out of an array. Each caller keeps a plain Node-API
+//! path for when no helper is available (an embedder that refuses to compile
+//! scripts; `LRUKIT_TEST_NO_SCRIPT` forces that path in tests).
+
+use std::cell::Cell;
+use std::ffi::c_void;
+
+use napi::sys;
+
+/// The helpers. The sources avoid prototype methods user code could have
+/// replaced (no `push`, no `join`).
+#[derive(Clone, Copy)]
+pub(crate) enum Helper {
+  /// `(out, times, base, ...kv)`: appends `{ key: kv[i], value: kv[i + 1],
+  /// lastSeen: times[base + i / 2] }` to `out` and returns it. Arguments
+  /// arrive in one call (no per-element stores) and object literals share
+  /// one hidden class.
+  ExpiredObjects,
+  /// `(keys)`: `[s, lens]` where `s` concatenates the string keys and
+  /// `lens[i]` is the UTF-16 length of string key `i`, or 0xFFFFFFFF for a
+  /// key of another type. The loop reads the strings in JavaScript, where
+  /// the cache misses of consecutive keys overlap; through Node-API each key
+  /// costs a type check and a copy, one miss after another.
+  PackKeys,
+}
+
+const COUNT: usize = 2;
+
+const SOURCES: [&str; COUNT] = [
+  "(function lrukitExpiredObjects(out, times, base, ...kv) { \
+     for (let i = 0, n = out.length; i < kv.length; i += 2, n++) \
+       out[n] = { key: kv[i], value: kv[i + 1], lastSeen: times[base + (i >> 1)] }; \
+     return out })",
+  "(function lrukitPackKeys(keys) { \
+     const n = keys.length, lens = new Uint32Array(n); let s = ''; \
+     for (let i = 0; i < n; i++) { const k = keys[i]; \
+       if (typeof k === 'string') { s += k; lens[i] = k.length } else lens[i] = 0xffffffff } \
+     return [s, lens] })",
+];
+
+thread_local! {
+  /// The environment the cached references below belong to (one per
+  /// thread: the main thread or a worker), 0 for none.
+  static ENV: Cell<usize> = const { Cell::new(0) };
+  /// Per helper: a reference to the compiled function, 0 = not compiled, 1 =
+  /// compiling failed (do not retry).
+  static FNS: [Cell<usize>; COUNT] = const { [Cell::new(0), Cell::new(0)] };
+}
+
+/// Env cleanup hook: forgets the references before the env goes away.
+unsafe extern "C" fn forget(_: *mut c_void) {
+  ENV.with(|e| e.set(0));
+  FNS.with(|f| f.iter().for_each(|c| c.set(0)));
+}
+
+/// The compiled helper for env `raw`, or `None` where scripts cannot be
+/// compiled.
+pub(crate) fn get(raw: sys::napi_env, h: Helper) -> Option<sys::napi_value> {
+  let idx = h as usize;
+  if ENV.with(Cell::get) != raw as usize {
+    // First use on this thread, or (never in Node) another env: start over.
+    // The cleanup hook is registered once per env, with the env as its
+    // argument (Node aborts on a duplicate registration).
+    // SAFETY: a Node-API call on this env's thread.
+    if unsafe { sys::napi_add_env_cleanup_hook(raw, Some(forget), raw.cast()) }
+      != sys::Status::napi_ok
+    {
+      return None;
+    }
+    ENV.with(|e| e.set(raw as usize));
+    FNS.with(|f| f.iter().for_each(|c| c.set(0)));
+  }
+  let mut f = std::ptr::null_mut();
+  match FNS.with(|f| f[idx].get()) {
+    1 => return None,
+    0 => {}
+    r => {
+      // SAFETY: the reference was made in this env and is forgotten by the
+      // env's cleanup hook before the env goes away.
+      let ok = unsafe { sys::napi_get_reference_value(raw, r as sys::napi_ref, &mut f) };
+      return (ok == sys::Status::napi_ok && !f.is_null()).then_some(f);
+    }
+  }
+  let src_text = SOURCES[idx];
+  let mut src = std::ptr::null_mut();
+  let mut r = std::ptr::null_mut();
+  // SAFETY: plain Node-API calls on this env's thread with handles made here.
+  let ok = std::env::var_os("LRUKIT_TEST_NO_SCRIPT").is_none()
+    && unsafe {
+      sys::napi_create_string_utf8(
+        raw,
+        src_text.as_ptr().cast(),
+        src_text.len() as isize,
+        &mut src,
+      ) == sys::Status::napi_ok
+        && sys::napi_run_script(raw, src, &mut f) == sys::Status::napi_ok
+        && sys::napi_create_reference(raw, f, 1, &mut r) == sys::Status::napi_ok
+    };
+  if !ok {
+    // Clear any exception the refusal left, and do not try again.
+    let mut e = std::ptr::null_mut();
+    // SAFETY: as above.
+    unsafe { sys::napi_get_and_clear_last_exception(raw, &mut e) };
+    FNS.with(|f| f[idx].set(1));
+    return None;
+  }
+  FNS.with(|f| f[idx].set(r as usize));
+  Some(f)
+}
