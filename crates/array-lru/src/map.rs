@@ -650,7 +650,15 @@ impl<K: Hash + Eq, V, St: Storage<K, V>, S: BuildHasher> Lru<K, V, St, S> {
     }
     let tail = self.storage.parts().hdr.tail.to_usize();
     let evicted = self.remove_slot(tail);
-    let pos = probe_empty(self.storage.parts().index, h);
+    let p = self.storage.parts();
+    // The next eviction hashes the new tail's key to find its bucket: start
+    // loading that key now, while the caller does other work (a cold LRU
+    // tail is a cache miss).
+    let next = p.hdr.tail;
+    if next != St::Index::MAX {
+      prefetch(&p.keys[next.to_usize()]);
+    }
+    let pos = probe_empty(p.index, h);
     (pos, Some(evicted))
   }
 
