@@ -5,7 +5,7 @@
 //! path for when no helper is available (an embedder that refuses to compile
 //! scripts; `LRUKIT_TEST_NO_SCRIPT` forces that path in tests).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::c_void;
 
 use napi::sys;
@@ -42,39 +42,49 @@ const SOURCES: [&str; COUNT] = [
 ];
 
 thread_local! {
-  /// The environment the cached references below belong to (one per
-  /// thread: the main thread or a worker), 0 for none.
-  static ENV: Cell<usize> = const { Cell::new(0) };
-  /// Per helper: a reference to the compiled function, 0 = not compiled, 1 =
-  /// compiling failed (do not retry).
-  static FNS: [Cell<usize>; COUNT] = const { [Cell::new(0), Cell::new(0)] };
+  /// Per environment of this thread (normally one: the main thread's or a
+  /// worker's; an embedder may run several contexts on one thread): the
+  /// env and, per helper, a reference to the compiled function (0 = not
+  /// compiled yet, 1 = compiling failed, do not retry). An entry is removed
+  /// by its env's cleanup hook, so a reference never outlives its env.
+  static ENVS: RefCell<Vec<(usize, [usize; COUNT])>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Env cleanup hook: forgets the references before the env goes away.
-unsafe extern "C" fn forget(_: *mut c_void) {
-  ENV.with(|e| e.set(0));
-  FNS.with(|f| f.iter().for_each(|c| c.set(0)));
+/// Env cleanup hook (its argument is the env): forgets that env's entry.
+unsafe extern "C" fn forget(env: *mut c_void) {
+  ENVS.with(|e| e.borrow_mut().retain(|&(x, _)| x != env as usize));
 }
 
 /// The compiled helper for env `raw`, or `None` where scripts cannot be
 /// compiled.
 pub(crate) fn get(raw: sys::napi_env, h: Helper) -> Option<sys::napi_value> {
   let idx = h as usize;
-  if ENV.with(Cell::get) != raw as usize {
-    // First use on this thread, or (never in Node) another env: start over.
-    // The cleanup hook is registered once per env, with the env as its
-    // argument (Node aborts on a duplicate registration).
-    // SAFETY: a Node-API call on this env's thread.
-    if unsafe { sys::napi_add_env_cleanup_hook(raw, Some(forget), raw.cast()) }
-      != sys::Status::napi_ok
-    {
-      return None;
+  let key = raw as usize;
+  let known = ENVS.with(|e| e.borrow().iter().find(|x| x.0 == key).map(|x| x.1[idx]));
+  let slot = match known {
+    Some(slot) => slot,
+    None => {
+      // First use in this env: register its cleanup hook, once (Node
+      // aborts on a duplicate registration).
+      // SAFETY: a Node-API call on this env's thread.
+      if unsafe { sys::napi_add_env_cleanup_hook(raw, Some(forget), raw.cast()) }
+        != sys::Status::napi_ok
+      {
+        return None;
+      }
+      ENVS.with(|e| e.borrow_mut().push((key, [0; COUNT])));
+      0
     }
-    ENV.with(|e| e.set(raw as usize));
-    FNS.with(|f| f.iter().for_each(|c| c.set(0)));
-  }
+  };
+  let set = |v: usize| {
+    ENVS.with(|e| {
+      if let Some(x) = e.borrow_mut().iter_mut().find(|x| x.0 == key) {
+        x.1[idx] = v;
+      }
+    })
+  };
   let mut f = std::ptr::null_mut();
-  match FNS.with(|f| f[idx].get()) {
+  match slot {
     1 => return None,
     0 => {}
     r => {
@@ -104,9 +114,9 @@ pub(crate) fn get(raw: sys::napi_env, h: Helper) -> Option<sys::napi_value> {
     let mut e = std::ptr::null_mut();
     // SAFETY: as above.
     unsafe { sys::napi_get_and_clear_last_exception(raw, &mut e) };
-    FNS.with(|f| f[idx].set(1));
+    set(1);
     return None;
   }
-  FNS.with(|f| f[idx].set(r as usize));
+  set(r as usize);
   Some(f)
 }
