@@ -28,6 +28,7 @@ import { LRUCache } from 'lru-cache'
 import { TTLCache } from '@isaacs/ttlcache'
 
 import { buildIfNeeded } from '../scripts/build-if-needed.mjs'
+import { zipfStream } from './workload.mjs'
 
 const require = createRequire(import.meta.url)
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -38,35 +39,6 @@ const TIMEOUT = 100
 const STREAM = 1 << 20
 const OPS_PER_CALL = 1000
 const BASE = '@isaacs/ttlcache'
-
-function rng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function zipfStream(n, s, count, seed) {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s)
-  const rand = rng(seed)
-  const out = new Uint32Array(count)
-  for (let j = 0; j < count; j++) {
-    const u = rand() * sum
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    out[j] = lo
-  }
-  return out
-}
 
 // Each implementation: touch(k) → value or undefined; create(k); reap() every 1,000 packets.
 const flowTable = (engine, reap) => () => {
@@ -111,7 +83,7 @@ const IMPLS = {
 async function throughput() {
   const keys = Array.from({ length: UNIVERSE }, (_, i) => 'flow:' + i)
   const idx = zipfStream(UNIVERSE, 0.99, STREAM, 7)
-  const stream = Array.from(idx, (i) => keys[i])
+  const stream = idx.map((i) => keys[i])
   const bench = new Bench({ time: quick ? 300 : 2000, warmupTime: quick ? 100 : 500 })
   const sizes = {}
   for (const [name, make] of Object.entries(IMPLS)) {

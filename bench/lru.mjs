@@ -21,6 +21,7 @@ import { LRUCache } from 'lru-cache'
 import { createLRU } from 'lru.min'
 
 import { buildIfNeeded } from '../scripts/build-if-needed.mjs'
+import { rng, zipfStream } from './workload.mjs'
 
 const require = createRequire(import.meta.url)
 const MnemonistLRU = require('mnemonist/lru-cache')
@@ -31,36 +32,6 @@ const UNIVERSE = 1_000_000
 const CAPACITY = 100_000
 const BATCH = 1_000
 const STREAM = 1 << 20 // sampled operations, cycled through
-
-// Deterministic PRNG (mulberry32) so every run and every cache sees the same stream.
-function rng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function zipfStream(n, s, count, seed) {
-  const cdf = new Float64Array(n)
-  let sum = 0
-  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s)
-  const rand = rng(seed)
-  const out = Array.from({ length: count })
-  for (let j = 0; j < count; j++) {
-    const u = rand() * sum
-    let lo = 0
-    let hi = n - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (cdf[mid] < u) lo = mid + 1
-      else hi = mid
-    }
-    out[j] = lo
-  }
-  return out
-}
 
 const KEYS = Array.from({ length: UNIVERSE }, (_, i) => 'flow:' + i)
 
