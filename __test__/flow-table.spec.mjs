@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 
 import { FlowTable } from 'lrukit'
 
-import { test } from './test.framework.mjs'
+import { test, runProcess } from './test.framework.mjs'
 
 const require = createRequire(import.meta.url)
 
@@ -262,17 +262,7 @@ for (const [mode, engine] of [
   test(`onExpire in a child process (${mode}, ${engine}): notifications arrive and the process exits by itself`, async (t) => {
     const child = fileURLToPath(new URL('./fixtures/flow-expire-child.mjs', import.meta.url))
     const started = Date.now()
-    const { code, out } = await new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [child, mode, engine], { stdio: ['ignore', 'pipe', 'inherit'] })
-      let out = ''
-      p.stdout.on('data', (d) => (out += d))
-      const kill = setTimeout(() => p.kill('SIGKILL'), 20_000)
-      p.on('error', reject)
-      p.on('exit', (code) => {
-        clearTimeout(kill)
-        resolve({ code, out })
-      })
-    })
+    const { code, out } = await runProcess(process.execPath, [child, mode, engine])
     t.is(code, 0, `exit code (output: ${out})`)
     t.true(Date.now() - started < 15_000, 'exited without being killed')
     const lines = out.trim().split('\n').map((l) => JSON.parse(l))
@@ -301,17 +291,7 @@ test('onExpire with keepAlive and no close(): the timer keeps the process alive'
 
 test('examples/conntrack-workers.mjs: workers share one tracker, onExpire sees every packet, the process exits', async (t) => {
   const example = fileURLToPath(new URL('../examples/conntrack-workers.mjs', import.meta.url))
-  const { code, out } = await new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [example, '4', '200'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    p.stdout.on('data', (d) => (out += d))
-    const kill = setTimeout(() => p.kill('SIGKILL'), 30_000)
-    p.on('error', reject)
-    p.on('exit', (code) => {
-      clearTimeout(kill)
-      resolve({ code, out })
-    })
-  })
+  const { code, out } = await runProcess(process.execPath, [example, '4', '200'], { timeout: 30_000 })
   t.is(code, 0, out)
   const summary = JSON.parse(out.trim().split('\n').pop())
   t.true(summary.allPacketsSeen, out)
@@ -364,14 +344,11 @@ test('expire() builds the same objects with and without its compiled helper (LRU
     const rows = out.map((e) => JSON.stringify([show(e.key), show(e.value), e.lastSeen, Object.keys(e)]))
     console.log(JSON.stringify(rows.sort()))
   `
-  const run = (env) =>
-    new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['-e', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-      let out = ''
-      p.stdout.on('data', (d) => (out += d))
-      p.on('error', reject)
-      p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`exit ${code}`))))
-    })
+  const run = async (env) => {
+    const { code, out } = await runProcess(process.execPath, ['-e', script], { env })
+    if (code !== 0) throw new Error(`exit ${code}: ${out}`)
+    return JSON.parse(out)
+  }
   const [fast, plain] = await Promise.all([run({}), run({ LRUKIT_TEST_NO_SCRIPT: '1' })])
   t.is(fast.length, 5002, 'all but the touched k1')
   t.deepEqual(fast, plain)
@@ -387,18 +364,8 @@ test('an exception thrown by onExpire surfaces as an uncaught exception, like a 
     f.set('a', 1)
     f.advanceTime(10)
   `
-  const out = await new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    p.stdout.on('data', (d) => (out += d))
-    const kill = setTimeout(() => p.kill('SIGKILL'), 20_000)
-    p.on('error', reject)
-    p.on('exit', (code) => {
-      clearTimeout(kill)
-      if (code === 0) resolve(out)
-      else reject(new Error(`exit ${code}: ${out}`))
-    })
-  })
+  const { code, out } = await runProcess(process.execPath, ['-e', script])
+  t.is(code, 0, out)
   t.deepEqual(JSON.parse(out.trim()), { message: 'boom from onExpire', size: 0 })
 })
 

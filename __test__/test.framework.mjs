@@ -1,5 +1,6 @@
 // One test API for two runners: ava under Node, bun:test under Bun.
 // Spec files import { test } from here and use the subset of ava's `t` below.
+import { spawn } from 'node:child_process'
 import { isDeepStrictEqual } from 'node:util'
 
 export const isBun = Boolean(process.versions.bun)
@@ -65,3 +66,25 @@ export function fullGc() {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Runs `command args` to its end, SIGKILLed after `timeout` ms; resolves with its exit `code`
+ * (or signal name) and its stdout as `out` (stderr goes to the test's). `env` adds variables.
+ */
+export function runProcess(command, args, { env, timeout = 20_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(command, args, {
+      env: env ? { ...process.env, ...env } : process.env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    const kill = setTimeout(() => p.kill('SIGKILL'), timeout)
+    p.on('error', reject)
+    // 'close', not 'exit': output can still be in flight when the process exits
+    p.on('close', (code, signal) => {
+      clearTimeout(kill)
+      resolve({ code: code ?? signal, out })
+    })
+  })
+}
