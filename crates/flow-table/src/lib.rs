@@ -454,10 +454,7 @@ pub trait FlowEngine<K, V>: Send + Sync {
   /// lock acquisition per shard) and overlaps their cache misses when the
   /// table has no capacity limit.
   fn insert_many(&self, entries: Vec<(K, V)>, timeout_ms: Option<u64>) -> Result<(), InsertError> {
-    for (k, v) in entries {
-      self.insert(k, v, timeout_ms)?;
-    }
-    Ok(())
+    insert_each(self, entries, timeout_ms)
   }
 
   /// A clone of the live value; does not refresh `last_seen`.
@@ -533,6 +530,22 @@ pub enum EngineKind {
   DashMap,
   /// [`WheelEngine`]: sharded slab + hash index + timing wheel in one lock.
   Wheel,
+}
+
+/// [`FlowEngine::insert_many`] one [`FlowEngine::insert`] at a time, in
+/// order, stopping at the first refusal.
+fn insert_each<K, V, E>(
+  engine: &E,
+  entries: Vec<(K, V)>,
+  timeout_ms: Option<u64>,
+) -> Result<(), InsertError>
+where
+  E: FlowEngine<K, V> + ?Sized,
+{
+  for (k, v) in entries {
+    engine.insert(k, v, timeout_ms)?;
+  }
+  Ok(())
 }
 
 /// Builds an engine behind the common interface.

@@ -479,6 +479,30 @@ impl<K: Hash + Eq, V> Inner<K, V> {
     std::hint::black_box(seen);
   }
 
+  /// Replaces live-or-expired entry `i` in place: new key, value,
+  /// `last_seen` and timeout, requeued. Returns what `place` returns, the
+  /// old contents and whether they had expired.
+  fn replace_at(
+    &mut self,
+    i: u32,
+    key: K,
+    value: V,
+    now: u64,
+    timeout: u64,
+  ) -> (u64, Expired<K, V>, bool) {
+    self.unlink(i);
+    let expired = self.expired(i, now);
+    self.set_timeout(i, timeout);
+    let e = self.entry_mut(i);
+    let old = Expired {
+      last_seen: e.last_seen(),
+      key: std::mem::replace(&mut e.key, key),
+      value: std::mem::replace(&mut e.value, value),
+    };
+    e.last_seen.store(now, Ordering::Relaxed);
+    (self.place(i, now.saturating_add(timeout)), old, expired)
+  }
+
   /// Inserts or replaces under the write lock, without reports (the batch
   /// path of a table without capacity); returns what `place` returns.
   fn upsert(
@@ -491,15 +515,7 @@ impl<K: Hash + Eq, V> Inner<K, V> {
     timeout: u64,
   ) -> u64 {
     match self.find(hash, &key) {
-      Some(i) => {
-        self.unlink(i);
-        self.set_timeout(i, timeout);
-        let e = self.entry_mut(i);
-        e.key = key;
-        e.value = value;
-        e.last_seen.store(now, Ordering::Relaxed);
-        self.place(i, now.saturating_add(timeout))
-      }
+      Some(i) => self.replace_at(i, key, value, now, timeout).0,
       None => self.insert_new(state, hash, key, value, now, timeout),
     }
   }
@@ -849,24 +865,12 @@ where
         if reserved {
           self.release(1);
         }
-        g.unlink(i);
-        let expired = g.expired(i, now);
-        g.set_timeout(i, timeout);
-        let e = g.entry_mut(i);
-        let last_seen = e.last_seen();
-        let old_key = std::mem::replace(&mut e.key, key);
-        let old_value = std::mem::replace(&mut e.value, value);
-        e.last_seen.store(now, Ordering::Relaxed);
-        let when = g.place(i, now.saturating_add(timeout));
+        let (when, old, expired) = g.replace_at(i, key, value, now, timeout);
         self.lower_hint(s, when);
         if expired {
-          out.expired = Some(Expired {
-            key: old_key,
-            value: old_value,
-            last_seen,
-          });
+          out.expired = Some(old);
         } else {
-          out.replaced = Some(old_value);
+          out.replaced = Some(old.value);
         }
         return Ok(out);
       }
@@ -936,10 +940,7 @@ where
     if self.capacity.is_some() {
       // A full table may need to evict in another shard, which the
       // per-key path does (it drops and retakes locks): keep it.
-      for (k, v) in entries {
-        self.insert(k, v, timeout_ms)?;
-      }
-      return Ok(());
+      return crate::insert_each(self, entries, timeout_ms);
     }
     let timeout = timeout_ms.unwrap_or(self.default_timeout);
     // (shard, hash, entry), grouped by shard, input order kept within one.
