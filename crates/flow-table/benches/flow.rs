@@ -86,6 +86,15 @@ enum Subject {
 }
 
 const SUBJECTS: [&str; 3] = ["dashmap", "wheel", "moka"];
+/// The subjects with batch calls (moka has none).
+const ENGINES: [&str; 2] = ["dashmap", "wheel"];
+
+fn engine_of(s: &Subject) -> &Table {
+  match s {
+    Subject::Engine(t) => t,
+    Subject::Moka(_) => unreachable!("moka has no batch calls"),
+  }
+}
 
 fn subject(name: &str) -> Subject {
   match name {
@@ -111,30 +120,21 @@ fn fill(s: &Subject, keys: &[u64]) {
   }
 }
 
-fn bench_insert(c: &mut Criterion) {
+/// Builds a 1M-flow table from empty per iteration, `op` inserting each
+/// thread's part of the keys (the table's drop is not timed).
+fn bench_build(c: &mut Criterion, group: &str, subjects: &[&str], op: fn(&Subject, &[u64])) {
   let keys = keys(FLOWS);
-  let mut g = c.benchmark_group("insert_1M");
+  let mut g = c.benchmark_group(group);
   g.sample_size(10).sampling_mode(SamplingMode::Flat);
   g.throughput(Throughput::Elements(FLOWS));
   for threads in [1usize, 2] {
-    for name in SUBJECTS {
+    for &name in subjects {
       g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
         b.iter_custom(|iters| {
           let mut total = Duration::ZERO;
           for _ in 0..iters {
             let s = subject(name);
-            total += match &s {
-              Subject::Engine(t) => parallel(threads, &keys, |part| {
-                for &k in part {
-                  t.insert(k, k, None).unwrap();
-                }
-              }),
-              Subject::Moka(m) => parallel(threads, &keys, |part| {
-                for &k in part {
-                  m.insert(k, k);
-                }
-              }),
-            };
+            total += parallel(threads, &keys, |part| op(&s, part));
             drop(s); // untimed
           }
           total
@@ -143,47 +143,43 @@ fn bench_insert(c: &mut Criterion) {
     }
   }
   g.finish();
+}
+
+fn bench_insert(c: &mut Criterion) {
+  bench_build(c, "insert_1M", &SUBJECTS, |s, part| match s {
+    Subject::Engine(t) => {
+      for &k in part {
+        t.insert(k, k, None).unwrap();
+      }
+    }
+    Subject::Moka(m) => {
+      for &k in part {
+        m.insert(k, k);
+      }
+    }
+  });
 }
 
 /// `insert_1M` through `insert_many` in calls of 256 pairs; the dashmap
 /// engine uses the trait's default (one `insert` per pair).
 fn bench_insert_many(c: &mut Criterion) {
-  let keys = keys(FLOWS);
-  let mut g = c.benchmark_group("insert_many_1M");
-  g.sample_size(10).sampling_mode(SamplingMode::Flat);
-  g.throughput(Throughput::Elements(FLOWS));
-  for threads in [1usize, 2] {
-    for name in ["dashmap", "wheel"] {
-      g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
-        b.iter_custom(|iters| {
-          let mut total = Duration::ZERO;
-          for _ in 0..iters {
-            let s = subject(name);
-            let Subject::Engine(t) = &s else {
-              unreachable!()
-            };
-            total += parallel(threads, &keys, |part| {
-              for chunk in part.chunks(256) {
-                t.insert_many(chunk.iter().map(|&k| (k, k)).collect(), None)
-                  .unwrap();
-              }
-            });
-            drop(s); // untimed
-          }
-          total
-        })
-      });
+  bench_build(c, "insert_many_1M", &ENGINES, |s, part| {
+    for chunk in part.chunks(256) {
+      engine_of(s)
+        .insert_many(chunk.iter().map(|&k| (k, k)).collect(), None)
+        .unwrap();
     }
-  }
-  g.finish();
+  });
 }
 
-fn bench_lookup(c: &mut Criterion, group: &str, op: fn(&Subject, u64) -> bool) {
+/// `BATCH` lookups of present keys in a 1M-flow table, `op` running each
+/// thread's part of the sample (asserting every key was found).
+fn bench_lookup(c: &mut Criterion, group: &str, subjects: &[&str], op: fn(&Subject, &[u64])) {
   let keys = keys(FLOWS);
   let sample = lookups(&keys, BATCH);
   let mut g = c.benchmark_group(group);
   g.throughput(Throughput::Elements(BATCH as u64));
-  for name in SUBJECTS {
+  for &name in subjects {
     let s = subject(name);
     fill(&s, &keys);
     for threads in [1usize, 2] {
@@ -191,11 +187,7 @@ fn bench_lookup(c: &mut Criterion, group: &str, op: fn(&Subject, u64) -> bool) {
         b.iter_custom(|iters| {
           let mut total = Duration::ZERO;
           for _ in 0..iters {
-            total += parallel(threads, &sample, |part| {
-              for &k in part {
-                assert!(black_box(op(&s, k)));
-              }
-            });
+            total += parallel(threads, &sample, |part| op(&s, part));
           }
           total
         })
@@ -206,10 +198,14 @@ fn bench_lookup(c: &mut Criterion, group: &str, op: fn(&Subject, u64) -> bool) {
 }
 
 fn bench_touch(c: &mut Criterion) {
-  bench_lookup(c, "touch_1M", |s, k| match s {
-    Subject::Engine(t) => t.touch(&k),
-    // moka has no separate touch: a read refreshes time-to-idle.
-    Subject::Moka(m) => m.get(&k).is_some(),
+  bench_lookup(c, "touch_1M", &SUBJECTS, |s, part| {
+    for &k in part {
+      assert!(black_box(match s {
+        Subject::Engine(t) => t.touch(&k),
+        // moka has no separate touch: a read refreshes time-to-idle.
+        Subject::Moka(m) => m.get(&k).is_some(),
+      }));
+    }
   });
 }
 
@@ -217,41 +213,23 @@ fn bench_touch(c: &mut Criterion) {
 /// pass), same sample as `touch_1M`; the dashmap engine uses the trait's
 /// default (one `touch` per key).
 fn bench_touch_many(c: &mut Criterion) {
-  let keys = keys(FLOWS);
-  let sample = lookups(&keys, BATCH);
-  let mut g = c.benchmark_group("touch_many_1M");
-  g.throughput(Throughput::Elements(BATCH as u64));
-  for name in ["dashmap", "wheel"] {
-    let s = subject(name);
-    fill(&s, &keys);
-    let Subject::Engine(t) = &s else {
-      unreachable!()
-    };
-    for threads in [1usize, 2] {
-      g.bench_function(BenchmarkId::new(name, format!("{threads}t")), |b| {
-        b.iter_custom(|iters| {
-          let mut total = Duration::ZERO;
-          for _ in 0..iters {
-            total += parallel(threads, &sample, |part| {
-              let mut out = Vec::with_capacity(256);
-              for chunk in part.chunks(256) {
-                t.touch_many(chunk, &mut out);
-                assert!(black_box(&out).iter().all(|&x| x));
-              }
-            });
-          }
-          total
-        })
-      });
+  bench_lookup(c, "touch_many_1M", &ENGINES, |s, part| {
+    let mut out = Vec::with_capacity(256);
+    for chunk in part.chunks(256) {
+      engine_of(s).touch_many(chunk, &mut out);
+      assert!(black_box(&out).iter().all(|&x| x));
     }
-  }
-  g.finish();
+  });
 }
 
 fn bench_get(c: &mut Criterion) {
-  bench_lookup(c, "get_1M", |s, k| match s {
-    Subject::Engine(t) => t.get(&k).is_some(),
-    Subject::Moka(m) => m.get(&k).is_some(),
+  bench_lookup(c, "get_1M", &SUBJECTS, |s, part| {
+    for &k in part {
+      assert!(black_box(match s {
+        Subject::Engine(t) => t.get(&k).is_some(),
+        Subject::Moka(m) => m.get(&k).is_some(),
+      }));
+    }
   });
 }
 
