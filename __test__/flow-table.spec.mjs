@@ -143,6 +143,21 @@ test('purge({ max }) removes expired entries without returning them', (t) => {
   }
 })
 
+test('json: true stores objects and arrays (as JSON), single and batched; without it they are refused', (t) => {
+  for (const engine of ['wheel', 'dashmap']) {
+    const f = new FlowTable({ timeout: 1000, engine, json: true, clock: 'manual' })
+    f.set('o', { a: [1, 'x', null] })
+    f.setMany([['arr', [1, 2]], ['n', 3]])
+    t.deepEqual(f.get('o'), { a: [1, 'x', null] })
+    t.deepEqual(f.get('arr'), [1, 2])
+    t.is(f.get('n'), 3)
+    f.advanceTime(1000)
+    t.deepEqual(f.expire().map((e) => e.key).sort(), ['arr', 'n', 'o'])
+    const plain = new FlowTable({ timeout: 1000, engine })
+    t.throws(() => plain.set('o', {}), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE', message: /json: true/ })
+  }
+})
+
 test('bad options are clear errors', (t) => {
   t.throws(() => new FlowTable({ timeout: -1 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' })
   t.throws(() => new FlowTable({ timeout: 10, engine: 'btree' }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ENGINE' })

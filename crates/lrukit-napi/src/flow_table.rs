@@ -35,6 +35,8 @@ type Engine = dyn FlowEngine<KeyBytes, Value>;
 struct Table {
   engine: Box<Engine>,
   manual: Option<Arc<ManualClock>>,
+  /// `json: true`: objects and arrays are stored as JSON.
+  json: bool,
 }
 
 /// Tables made with `FlowTable.shared(name)`, for every thread of the process.
@@ -393,6 +395,7 @@ fn build(env: &Env, o: &FlowTableOptions) -> Result<Table> {
   Ok(Table {
     engine: new_engine(kind, config, clock),
     manual,
+    json: o.json.unwrap_or(false),
   })
 }
 
@@ -490,19 +493,34 @@ fn expire_args(env: &Env, engine: &Engine, options: Option<Object>) -> Result<(u
 
 // ---- hot methods -------------------------------------------------------------
 
+/// A key and a value from JavaScript in their stored forms.
+fn entry(
+  env: &Env,
+  table: &Table,
+  scratch: &mut Scratch,
+  key: &Unknown,
+  value: Unknown,
+) -> Result<(KeyBytes, Value)> {
+  let incoming = prepare_value(env, table.json, value)?;
+  let Scratch { key: ks, value, .. } = scratch;
+  let k = key::to_stored(ks.encode(env, key)?);
+  Ok((k, value_ref(env, &incoming, value)?.to_owned_value()))
+}
+
 fn set(
   env: &Env,
   this: &FlowShared,
   this_js: sys::napi_value,
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
-  let incoming = prepare_value(env, false, args[1])?;
   let timeout = per_entry_timeout(env, &args[2])?;
-  let mut scratch = this.scratch(env)?;
-  let Scratch { key: ks, value, .. } = &mut *scratch;
-  let k: KeyBytes = key::to_stored(ks.encode(env, &args[0])?);
-  let v = value_ref(env, &incoming, value)?.to_owned_value();
-  drop(scratch);
+  let (k, v) = entry(
+    env,
+    &this.table,
+    &mut *this.scratch(env)?,
+    &args[0],
+    args[1],
+  )?;
   this
     .table
     .engine
@@ -543,10 +561,8 @@ fn set_many(
   for i in 0..entries.len() {
     let pair = raw::element(env, &entries, i)?;
     let pair = raw::as_array(env, &pair, PAIR)?;
-    let incoming = prepare_value(env, false, raw::element(env, &pair, 1)?)?;
-    let Scratch { key: ks, value, .. } = &mut *scratch;
-    let k = key::to_stored(ks.encode(env, &raw::element(env, &pair, 0)?)?);
-    batch.push((k, value_ref(env, &incoming, value)?.to_owned_value()));
+    let (key, value) = (raw::element(env, &pair, 0)?, raw::element(env, &pair, 1)?);
+    batch.push(entry(env, &this.table, &mut scratch, &key, value)?);
   }
   drop(scratch);
   this

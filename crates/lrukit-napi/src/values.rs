@@ -25,7 +25,7 @@ pub(crate) fn prepare_value<'e>(env: &'e Env, json: bool, v: Unknown<'e>) -> Res
         return Err(errors::type_error(
           env,
           errors::INVALID_VALUE,
-          "SharedMap values are strings, numbers, bigints, booleans, null or Buffers; open the map with { json: true } to store objects",
+          "values are strings, numbers, bigints, booleans, null or Buffers; pass { json: true } (when creating the table or opening the map) to store objects",
         ));
       }
       let json_obj: Object = env.get_global()?.get_named_property_unchecked("JSON")?;
@@ -97,7 +97,7 @@ fn invalid_value(env: &Env) -> napi::Error {
   errors::type_error(
     env,
     errors::INVALID_VALUE,
-    "SharedMap values are strings, numbers, bigints, booleans, null or Buffers/Uint8Arrays",
+    "values are strings, numbers, bigints, booleans, null or Buffers/Uint8Arrays",
   )
 }
 
