@@ -120,29 +120,26 @@ impl Reaper {
     })
   }
 
-  /// Runs a tick now instead of at the end of the current interval.
-  pub fn wake(&self) {
+  /// Updates the signal under its lock and wakes the thread.
+  fn signal(&self, f: impl FnOnce(&mut Signal)) {
     let mut g = self
       .shared
       .signal
       .lock()
       .unwrap_or_else(PoisonError::into_inner);
-    g.wake = true;
+    f(&mut g);
     self.shared.cv.notify_all();
+  }
+
+  /// Runs a tick now instead of at the end of the current interval.
+  pub fn wake(&self) {
+    self.signal(|s| s.wake = true);
   }
 
   /// Ends the thread and waits for it: once this returns, the tick function
   /// is not running and never runs again. Idempotent.
   pub fn stop(&mut self) {
-    {
-      let mut g = self
-        .shared
-        .signal
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-      g.stop = true;
-      self.shared.cv.notify_all();
-    }
+    self.signal(|s| s.stop = true);
     if let Some(t) = self.thread.take() {
       // Stopping from inside the tick itself would wait for ourselves.
       if t.thread().id() != std::thread::current().id() {
