@@ -17,11 +17,15 @@ impl<K, V, I: IndexType> Lru<K, V, HeapStorage<K, V, I>, FixedState> {
   /// # Panics
   ///
   /// If `cap > I::MAX` (see [`HeapLru::try_with_capacity`](crate::HeapLru::try_with_capacity)).
+  /// If the allocation fails it calls `handle_alloc_error`, which aborts the
+  /// process by default, like `Vec::with_capacity`.
   pub fn with_capacity(cap: usize) -> Self {
     Self::with_capacity_and_hasher(cap, FixedState::default())
   }
 
-  /// Like `with_capacity`, but returns an error if `cap > I::MAX`.
+  /// Like `with_capacity`, but never panics or aborts: returns an error if
+  /// `cap > I::MAX`, if the arrays' byte size overflows `isize::MAX`, or if
+  /// the allocator cannot provide them ([`CapacityError::alloc_failure`]).
   pub fn try_with_capacity(cap: usize) -> Result<Self, CapacityError> {
     Self::try_with_capacity_and_hasher(cap, FixedState::default())
   }
@@ -32,21 +36,29 @@ impl<K, V, I: IndexType, S> Lru<K, V, HeapStorage<K, V, I>, S> {
   ///
   /// # Panics
   ///
-  /// If `cap > I::MAX`.
+  /// If `cap > I::MAX`; an allocation failure calls `handle_alloc_error`.
   pub fn with_capacity_and_hasher(cap: usize, hasher: S) -> Self {
-    match Self::try_with_capacity_and_hasher(cap, hasher) {
-      Ok(m) => m,
-      Err(e) => panic!("HeapLru::with_capacity: {e}"),
-    }
+    Self::try_with_capacity_and_hasher(cap, hasher)
+      .unwrap_or_else(|e| e.raise("HeapLru::with_capacity"))
   }
 
-  /// Like `with_capacity_and_hasher`, but returns an error if `cap > I::MAX`.
+  /// Like `with_capacity_and_hasher`, but returns an error instead of
+  /// panicking or aborting (see
+  /// [`HeapLru::try_with_capacity`](crate::HeapLru::try_with_capacity)).
   pub fn try_with_capacity_and_hasher(cap: usize, hasher: S) -> Result<Self, CapacityError> {
     Ok(Lru {
       storage: HeapStorage::try_new(cap)?,
       hasher,
       marker: PhantomData,
     })
+  }
+
+  /// Heap bytes that `with_capacity(cap)` allocates (one allocation: `cap *
+  /// bytes_per_entry` plus alignment padding), or `None` when `cap` is not
+  /// possible for this index type and these element sizes. Allocates nothing:
+  /// lets a caller check a memory budget before building a map.
+  pub fn heap_bytes_for(cap: usize) -> Option<usize> {
+    HeapStorage::<K, V, I>::bytes_for(cap)
   }
 }
 
@@ -62,15 +74,18 @@ impl<K: Hash + Eq, V, I: IndexType, S: BuildHasher> Lru<K, V, HeapStorage<K, V, 
   ///
   /// # Panics
   ///
-  /// If `new_cap > I::MAX` (see [`try_grow`](Self::try_grow)).
+  /// If `new_cap > I::MAX` (see [`try_grow`](Self::try_grow)); an allocation
+  /// failure calls `handle_alloc_error`.
   pub fn grow(&mut self, new_cap: usize) {
     if let Err(e) = self.try_grow(new_cap) {
-      panic!("HeapLru::grow: {e}");
+      e.raise("HeapLru::grow");
     }
   }
 
   /// Like [`grow`](Self::grow), but returns an error (and leaves the map
-  /// unchanged) if `new_cap > I::MAX`.
+  /// unchanged) if `new_cap > I::MAX`, if the arrays' byte size overflows,
+  /// or if the allocation fails. Nothing is moved before the new arrays
+  /// exist, so a failure loses nothing.
   pub fn try_grow(&mut self, new_cap: usize) -> Result<(), CapacityError> {
     if new_cap <= self.cap() {
       return Ok(());

@@ -265,35 +265,83 @@ impl<K, V> Insert<K, V> {
   }
 }
 
-/// A requested capacity does not fit the index type (or overflows `usize`).
+/// A heap map could not get the requested capacity: it does not fit the index
+/// type, its arrays' byte size overflows `isize::MAX`, or (see
+/// [`CapacityError::alloc_failure`]) the allocator could not provide the
+/// memory.
+///
+/// The fallible constructors ([`HeapLru::try_with_capacity`],
+/// [`HeapLru::try_grow`](Lru::try_grow), ...) return this error instead of
+/// aborting the process; their infallible twins (`with_capacity`, `grow`)
+/// panic on the first two causes and call
+/// [`handle_alloc_error`](https://doc.rust-lang.org/alloc/alloc/fn.handle_alloc_error.html)
+/// on the third, like `Vec`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapacityError {
   requested: usize,
   max: usize,
+  /// `Some` when the capacity is possible but the allocation failed.
+  alloc: Option<core::alloc::Layout>,
 }
 
 impl CapacityError {
   #[cfg(feature = "alloc")]
   pub(crate) fn new(requested: usize, max: usize) -> Self {
-    Self { requested, max }
+    Self {
+      requested,
+      max,
+      alloc: None,
+    }
+  }
+  #[cfg(feature = "alloc")]
+  pub(crate) fn alloc_failed(requested: usize, max: usize, layout: core::alloc::Layout) -> Self {
+    Self {
+      requested,
+      max,
+      alloc: Some(layout),
+    }
   }
   /// The capacity that was asked for.
   pub fn requested(&self) -> usize {
     self.requested
   }
-  /// The largest capacity the index type allows.
+  /// The largest capacity the index type (and the address space, for the
+  /// arrays' byte size) allows. Memory permitting: an allocation failure
+  /// reports the same bound.
   pub fn max(&self) -> usize {
     self.max
+  }
+  /// The layout the allocator refused (its `size()` is the bytes requested),
+  /// or `None` when the capacity itself is impossible.
+  pub fn alloc_failure(&self) -> Option<core::alloc::Layout> {
+    self.alloc
+  }
+  /// Panics, or for an allocation failure calls `handle_alloc_error`: what
+  /// the infallible constructors do with this error.
+  #[cfg(feature = "alloc")]
+  pub(crate) fn raise(self, what: &str) -> ! {
+    match self.alloc {
+      Some(layout) => alloc::alloc::handle_alloc_error(layout),
+      None => panic!("{what}: {self}"),
+    }
   }
 }
 
 impl fmt::Display for CapacityError {
   fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    write!(
-      f,
-      "capacity {} exceeds the maximum {} for this index type",
-      self.requested, self.max
-    )
+    match self.alloc {
+      Some(layout) => write!(
+        f,
+        "memory allocation of {} bytes for capacity {} failed",
+        layout.size(),
+        self.requested
+      ),
+      None => write!(
+        f,
+        "capacity {} exceeds the maximum {} for this index type and element sizes",
+        self.requested, self.max
+      ),
+    }
   }
 }
 

@@ -193,7 +193,7 @@ pub use heap_storage::HeapStorage;
 
 #[cfg(feature = "alloc")]
 mod heap_storage {
-  use alloc::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+  use alloc::alloc::{alloc, dealloc, Layout};
   use core::marker::PhantomData;
   use core::mem::MaybeUninit;
   use core::ptr::NonNull;
@@ -241,15 +241,26 @@ mod heap_storage {
   }
 
   impl<K, V, I: IndexType> HeapStorage<K, V, I> {
-    pub(crate) fn try_new(cap: usize) -> Result<Self, CapacityError> {
+    /// Size in bytes of the one allocation for `cap` slots, or `None` when
+    /// `cap` exceeds the index type or the size overflows `isize::MAX`.
+    pub(crate) fn bytes_for(cap: usize) -> Option<usize> {
       if cap > I::MAX_CAPACITY {
-        return Err(CapacityError::new(cap, I::MAX_CAPACITY));
+        return None;
+      }
+      layout_for::<K, V, I>(cap).map(|(l, _)| l.size())
+    }
+
+    /// An empty storage for `cap` slots. Never aborts: an impossible
+    /// capacity or a failed allocation is an error (which, for an
+    /// allocation, carries the refused layout).
+    pub(crate) fn try_new(cap: usize) -> Result<Self, CapacityError> {
+      // The largest capacity whose arrays' byte size fits `isize::MAX`.
+      let by_size = isize::MAX as usize / crate::bytes_per_entry::<K, V, I>().max(1);
+      if cap > I::MAX_CAPACITY {
+        return Err(CapacityError::new(cap, I::MAX_CAPACITY.min(by_size)));
       }
       let Some((layout, [ov, op, on, oi])) = layout_for::<K, V, I>(cap) else {
-        return Err(CapacityError::new(
-          cap,
-          isize::MAX as usize / crate::bytes_per_entry::<K, V, I>().max(1),
-        ));
+        return Err(CapacityError::new(cap, I::MAX_CAPACITY.min(by_size)));
       };
       let base: NonNull<u8> = if layout.size() == 0 {
         // Nothing to allocate (cap 0): any aligned dangling pointer will do
@@ -260,7 +271,14 @@ mod heap_storage {
         // SAFETY: the layout has non-zero size.
         match NonNull::new(unsafe { alloc(layout) }) {
           Some(p) => p,
-          None => handle_alloc_error(layout),
+          // Not `handle_alloc_error`: that aborts the process by default.
+          None => {
+            return Err(CapacityError::alloc_failed(
+              cap,
+              I::MAX_CAPACITY.min(by_size),
+              layout,
+            ))
+          }
         }
       };
       // SAFETY: each offset comes from `Layout::extend` on this layout, so
@@ -277,6 +295,10 @@ mod heap_storage {
           base.add(oi).cast::<I>(),
         )
       };
+      // Filling the links and the index with the EMPTY sentinel writes
+      // `4 * size_of I` bytes per slot, so on an operating system that
+      // overcommits, those pages are backed here, at construction; the keys
+      // and values stay untouched until entries are stored in them.
       // SAFETY: `prev` and `next` have room for `cap` and `index` for
       // `2 * cap` elements of `I` (see above); writing initialises them.
       unsafe {
@@ -343,11 +365,9 @@ mod heap_storage {
     }
 
     fn empty_like(&self) -> Self {
-      match Self::try_new(self.cap) {
-        Ok(s) => s,
-        // The capacity was accepted when `self` was built.
-        Err(e) => panic!("{e}"),
-      }
+      // The capacity was accepted when `self` was built, so only the
+      // allocation can fail: `Clone` then behaves like `Vec`'s.
+      Self::try_new(self.cap).unwrap_or_else(|e| e.raise("HeapLru::clone"))
     }
 
     fn heap_bytes(&self) -> usize {

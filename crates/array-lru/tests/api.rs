@@ -205,6 +205,58 @@ fn capacity_errors() {
 
 #[cfg(feature = "alloc")]
 #[test]
+fn capacity_whose_byte_size_overflows_is_an_error_not_an_abort() {
+  // 48 bytes per entry: usize::MAX / 16 entries overflow usize, and
+  // isize::MAX / 48 + 1 entries overflow isize (Layout's limit).
+  assert_eq!(bytes_per_entry::<u64, u64, usize>(), 48);
+  let max = isize::MAX as usize / 48;
+  for cap in [usize::MAX / 16, max + 1, usize::MAX] {
+    assert_eq!(HeapLru::<u64, u64, usize>::heap_bytes_for(cap), None);
+    let e = HeapLru::<u64, u64, usize>::try_with_capacity(cap).unwrap_err();
+    assert_eq!((e.requested(), e.max()), (cap, max));
+    assert_eq!(e.alloc_failure(), None, "not an allocation failure");
+    let mut m = HeapLru::<u64, u64, usize>::with_capacity(4);
+    m.insert(1, 1);
+    let e = m.try_grow(cap).unwrap_err();
+    assert_eq!((e.requested(), e.alloc_failure()), (cap, None));
+    assert_eq!((m.cap(), m.len(), m.peek(&1)), (4, 1, Some(&1)));
+  }
+  let r = std::panic::catch_unwind(|| HeapLru::<u64, u64, usize>::with_capacity(max + 1));
+  assert!(
+    r.is_err(),
+    "the infallible constructor panics (does not abort)"
+  );
+}
+
+/// A capacity that fits the index type and `isize`, but not any address
+/// space: the allocator must refuse it, on every 64-bit system, whatever its
+/// overcommit policy. (Not under miri, whose allocator stops the program.)
+#[cfg(all(feature = "alloc", target_pointer_width = "64", not(miri)))]
+#[test]
+fn allocation_the_system_refuses_is_an_error_not_an_abort() {
+  let cap = 1usize << 55; // 34 bytes per entry: ~1.2e18 bytes, < isize::MAX
+  let bytes = HeapLru::<u8, u8, usize>::heap_bytes_for(cap).unwrap();
+  assert!(bytes >= cap * 34 && bytes < isize::MAX as usize);
+  let e = HeapLru::<u8, u8, usize>::try_with_capacity(cap).unwrap_err();
+  assert_eq!(e.requested(), cap);
+  assert_eq!(e.alloc_failure().map(|l| l.size()), Some(bytes));
+  assert!(e.to_string().contains(&bytes.to_string()), "{e}");
+  // try_grow: the same failure leaves the map as it was.
+  let mut m = HeapLru::<u8, u8, usize>::with_capacity(3);
+  m.insert(1, 10);
+  m.insert(2, 20);
+  let e = m.try_grow(cap).unwrap_err();
+  assert_eq!(e.alloc_failure().map(|l| l.size()), Some(bytes));
+  assert_eq!(m.cap(), 3);
+  assert_eq!(
+    m.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+    [(2, 20), (1, 10)]
+  );
+  m.check_invariants();
+}
+
+#[cfg(feature = "alloc")]
+#[test]
 #[should_panic(expected = "exceeds the maximum 255")]
 fn heap_with_capacity_too_large_panics() {
   let _ = HeapLru::<u8, u8, u8>::with_capacity(256);
