@@ -16,6 +16,14 @@
 //! allocated once and a full cache evicts its least recently used entry.
 //! [`Capacity::Unbounded`] starts small and doubles (the only mode that
 //! allocates after construction); it is pruned only by `pop_lru` and `remove`.
+//!
+//! # Memory
+//!
+//! The table takes [`TimedLru::table_bytes`] bytes: `capacity *
+//! bytes_per_entry::<K, Stamped<V>, u32>()`. [`TimedLru::try_new`] and
+//! [`TimedLru::try_insert`] never abort: a table larger than the caller's
+//! limit, or one the allocator refuses, is a [`TimedLruError`]. (The
+//! `new`/`insert` pair allocates like `Vec`: failure aborts.)
 
 use core::borrow::Borrow;
 use core::hash::{BuildHasher, Hash};
@@ -56,34 +64,162 @@ pub enum Capacity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidCapacity;
 
+/// Why [`TimedLru::try_new`] or [`TimedLru::try_insert`] failed. Nothing was
+/// changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimedLruError {
+  /// `Bounded(0)`, or a bound above [`MAX_CAPACITY`].
+  InvalidCapacity,
+  /// The table for `capacity` entries would take `bytes` bytes, more than the
+  /// `limit` the cache was given.
+  OverLimit {
+    /// Entries the table would hold.
+    capacity: usize,
+    /// Bytes it would take.
+    bytes: usize,
+    /// The cache's limit on its table's bytes.
+    limit: usize,
+  },
+  /// The allocator could not provide the `bytes` bytes of the table for
+  /// `capacity` entries (saturating at `usize::MAX` if the size overflows).
+  OutOfMemory {
+    /// Entries the table would hold.
+    capacity: usize,
+    /// Bytes requested.
+    bytes: usize,
+  },
+}
+
+impl core::fmt::Display for TimedLruError {
+  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    match *self {
+      TimedLruError::InvalidCapacity => f.write_str("capacity is 0 or above the maximum"),
+      TimedLruError::OverLimit {
+        capacity,
+        bytes,
+        limit,
+      } => write!(
+        f,
+        "a table of {capacity} entries takes {bytes} bytes, more than the limit of {limit}"
+      ),
+      TimedLruError::OutOfMemory { capacity, bytes } => write!(
+        f,
+        "memory allocation of {bytes} bytes for a table of {capacity} entries failed"
+      ),
+    }
+  }
+}
+
+impl core::error::Error for TimedLruError {}
+
 /// Largest bounded capacity (the u32 index reserves `u32::MAX` as its sentinel).
 pub const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
 const UNBOUNDED_INITIAL: usize = 64;
+
+/// `cap` entry slots' bytes, saturating (the table's size without padding).
+fn saturating_bytes<K, V>(cap: usize) -> usize {
+  cap.saturating_mul(crate::bytes_per_entry::<K, Stamped<V>, u32>())
+}
+
+/// A table of `cap` entries could not be had: the index type cannot hold it
+/// (not reached: capacities are checked first) or the allocation failed.
+fn oom<K, V>(cap: usize, e: crate::CapacityError) -> TimedLruError {
+  match e.alloc_failure() {
+    Some(layout) => TimedLruError::OutOfMemory {
+      capacity: cap,
+      bytes: layout.size(),
+    },
+    // Only a size that overflows `isize` gets here.
+    None => TimedLruError::OutOfMemory {
+      capacity: cap,
+      bytes: saturating_bytes::<K, V>(cap),
+    },
+  }
+}
 
 /// LRU map with insert timestamps and per-entry expiry; see the module docs.
 pub struct TimedLru<K, V, S = crate::FixedState> {
   lru: HeapLru<K, Stamped<V>, u32, S>,
   unbounded: bool,
+  /// Most bytes the table may take (`usize::MAX`: no limit but the allocator's).
+  limit: usize,
+}
+
+/// The initial table size and whether the cache grows.
+fn initial(capacity: Capacity) -> Result<(usize, bool), InvalidCapacity> {
+  match capacity {
+    Capacity::Bounded(n) if (1..=MAX_CAPACITY).contains(&n) => Ok((n, false)),
+    Capacity::Bounded(_) => Err(InvalidCapacity),
+    Capacity::Unbounded => Ok((UNBOUNDED_INITIAL, true)),
+  }
 }
 
 impl<K: Hash + Eq, V> TimedLru<K, V> {
   /// Creates an empty cache; `Bounded(0)` and capacities above
-  /// [`MAX_CAPACITY`] are rejected.
+  /// [`MAX_CAPACITY`] are rejected. A failed allocation aborts, as for
+  /// `Vec::with_capacity`; see [`TimedLru::try_new`].
   pub fn new(capacity: Capacity) -> Result<Self, InvalidCapacity> {
     Self::with_hasher(capacity, Default::default())
+  }
+
+  /// Like [`TimedLru::new`], but never aborts: a table larger than `limit`
+  /// bytes (pass `usize::MAX` for none) is refused before anything is
+  /// allocated, and a failed allocation is an error. An unbounded cache
+  /// keeps to `limit` when it grows (see [`TimedLru::try_insert`]).
+  pub fn try_new(capacity: Capacity, limit: usize) -> Result<Self, TimedLruError> {
+    Self::try_with_hasher(capacity, limit, Default::default())
   }
 }
 
 impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   /// [`TimedLru::new`] with an explicit hasher.
   pub fn with_hasher(capacity: Capacity, hasher: S) -> Result<Self, InvalidCapacity> {
-    let (cap, unbounded) = match capacity {
-      Capacity::Bounded(n) if (1..=MAX_CAPACITY).contains(&n) => (n, false),
-      Capacity::Bounded(_) => return Err(InvalidCapacity),
-      Capacity::Unbounded => (UNBOUNDED_INITIAL, true),
-    };
-    let lru = HeapLru::try_with_capacity_and_hasher(cap, hasher).map_err(|_| InvalidCapacity)?;
-    Ok(Self { lru, unbounded })
+    let (cap, unbounded) = initial(capacity)?;
+    Ok(Self {
+      lru: HeapLru::with_capacity_and_hasher(cap, hasher),
+      unbounded,
+      limit: usize::MAX,
+    })
+  }
+
+  /// [`TimedLru::try_new`] with an explicit hasher.
+  pub fn try_with_hasher(
+    capacity: Capacity,
+    limit: usize,
+    hasher: S,
+  ) -> Result<Self, TimedLruError> {
+    let (cap, unbounded) = initial(capacity).map_err(|_| TimedLruError::InvalidCapacity)?;
+    let lru = Self::try_table(cap, limit, hasher)?;
+    Ok(Self {
+      lru,
+      unbounded,
+      limit,
+    })
+  }
+
+  /// Bytes of the table of a cache of `capacity` entries (the one allocation
+  /// the cache makes, or its current size when unbounded), or `None` when
+  /// the size overflows `usize`. `table_bytes(n) / n` is the cost of an entry
+  /// slot, whether or not it is in use.
+  pub fn table_bytes(capacity: usize) -> Option<usize> {
+    HeapLru::<K, Stamped<V>, u32, S>::heap_bytes_for(capacity)
+  }
+
+  /// Checks `cap` against `limit`, then allocates.
+  fn try_table(
+    cap: usize,
+    limit: usize,
+    hasher: S,
+  ) -> Result<HeapLru<K, Stamped<V>, u32, S>, TimedLruError> {
+    let bytes = Self::table_bytes(cap).unwrap_or_else(|| saturating_bytes::<K, V>(cap));
+    if bytes > limit {
+      return Err(TimedLruError::OverLimit {
+        capacity: cap,
+        bytes,
+        limit,
+      });
+    }
+    HeapLru::try_with_capacity_and_hasher(cap, hasher).map_err(|e| oom::<K, V>(cap, e))
   }
 
   /// Number of stored entries, including expired ones not yet reclaimed.
@@ -215,7 +351,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   /// Inserts or updates `key` in place (an existing entry keeps its slot, takes
   /// the new value, timestamp and deadline and becomes most recently used).
   /// A full bounded cache first evicts its least recently used entry; an
-  /// unbounded one grows. Replaced and evicted entries go to `dispose`.
+  /// unbounded one grows (ignoring the limit given to `try_new`; a failed
+  /// allocation aborts, see [`TimedLru::try_insert`]). Replaced and evicted
+  /// entries go to `dispose`.
   #[inline]
   pub fn insert(
     &mut self,
@@ -223,12 +361,79 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     value: V,
     timestamp: f64,
     expires_at: f64,
+    dispose: impl FnMut(K, Stamped<V>),
+  ) {
+    if self.must_grow(&key) {
+      self.lru.grow(self.next_cap());
+    }
+    self.put(key, value, timestamp, expires_at, dispose);
+  }
+
+  /// Like [`TimedLru::insert`], but when a full unbounded cache cannot grow
+  /// (its next table would exceed the limit or cannot be allocated) returns
+  /// the error and changes nothing: `key` and `value` are dropped, nothing
+  /// stored is lost. Growth doubles the table, or stops at the largest table
+  /// within the limit. A bounded cache never fails here.
+  #[inline]
+  pub fn try_insert(
+    &mut self,
+    key: K,
+    value: V,
+    timestamp: f64,
+    expires_at: f64,
+    dispose: impl FnMut(K, Stamped<V>),
+  ) -> Result<(), TimedLruError> {
+    if self.must_grow(&key) {
+      self.try_grow()?;
+    }
+    self.put(key, value, timestamp, expires_at, dispose);
+    Ok(())
+  }
+
+  /// True when storing `key` needs a bigger table.
+  #[inline]
+  fn must_grow(&self, key: &K) -> bool {
+    self.unbounded && self.lru.is_full() && !self.lru.contains(key)
+  }
+
+  /// The doubled capacity.
+  fn next_cap(&self) -> usize {
+    self.lru.cap().saturating_mul(2).clamp(1, MAX_CAPACITY)
+  }
+
+  #[cold]
+  fn try_grow(&mut self) -> Result<(), TimedLruError> {
+    let cap = self.lru.cap();
+    let mut next = self.next_cap();
+    if Self::table_bytes(next).is_none_or(|b| b > self.limit) {
+      // The largest table within the limit, if that is still a step up.
+      let per_entry = crate::bytes_per_entry::<K, Stamped<V>, u32>().max(1);
+      let fits = (self.limit / per_entry).min(MAX_CAPACITY);
+      let fits = (cap + 1..=fits)
+        .rev()
+        .find(|&n| Self::table_bytes(n).is_some_and(|b| b <= self.limit))
+        .map_or(cap, |n| n);
+      if fits <= cap {
+        return Err(TimedLruError::OverLimit {
+          capacity: next,
+          bytes: Self::table_bytes(next).unwrap_or_else(|| saturating_bytes::<K, V>(next)),
+          limit: self.limit,
+        });
+      }
+      next = fits;
+    }
+    self.lru.try_grow(next).map_err(|e| oom::<K, V>(next, e))
+  }
+
+  #[inline]
+  fn put(
+    &mut self,
+    key: K,
+    value: V,
+    timestamp: f64,
+    expires_at: f64,
     mut dispose: impl FnMut(K, Stamped<V>),
   ) {
-    if self.unbounded && self.lru.is_full() && !self.lru.contains(&key) {
-      let next = self.lru.cap().saturating_mul(2).clamp(1, MAX_CAPACITY);
-      self.lru.grow(next);
-    }
     let stamped = Stamped {
       value,
       timestamp,
@@ -363,6 +568,104 @@ mod tests {
         .capacity(),
       None
     );
+  }
+
+  #[test]
+  fn try_new_refuses_a_table_over_the_limit_before_allocating() {
+    type C = TimedLru<u32, u32>;
+    let bytes = C::table_bytes(100).unwrap();
+    // u32 key + Stamped<u32> (24) + 4 u32 links/buckets, per entry
+    assert_eq!(
+      crate::bytes_per_entry::<u32, Stamped<u32>, u32>(),
+      44,
+      "the entry size this test assumes"
+    );
+    assert_eq!(bytes, 4400);
+    assert_eq!(
+      C::try_new(Capacity::Bounded(100), bytes)
+        .unwrap()
+        .capacity(),
+      Some(100)
+    );
+    assert_eq!(
+      C::try_new(Capacity::Bounded(100), bytes - 1).err(),
+      Some(TimedLruError::OverLimit {
+        capacity: 100,
+        bytes,
+        limit: bytes - 1
+      })
+    );
+    assert_eq!(
+      C::try_new(Capacity::Bounded(0), usize::MAX).err(),
+      Some(TimedLruError::InvalidCapacity)
+    );
+    assert_eq!(
+      C::try_new(Capacity::Bounded(MAX_CAPACITY + 1), usize::MAX).err(),
+      Some(TimedLruError::InvalidCapacity)
+    );
+    // The largest capacity is refused by a limit without allocating.
+    let e = C::try_new(Capacity::Bounded(MAX_CAPACITY), 1 << 30).err();
+    assert!(
+      matches!(e, Some(TimedLruError::OverLimit { capacity: MAX_CAPACITY, bytes, .. }) if bytes == 44 * MAX_CAPACITY),
+      "{e:?}"
+    );
+    let shown = alloc::format!("{}", e.unwrap());
+    assert!(
+      shown.contains(&alloc::format!("{}", 44 * MAX_CAPACITY)),
+      "{shown}"
+    );
+    // An unbounded cache starts with a 64-entry table, so a smaller limit
+    // refuses it.
+    assert!(matches!(
+      C::try_new(Capacity::Unbounded, 44 * 63).err(),
+      Some(TimedLruError::OverLimit { capacity: 64, .. })
+    ));
+  }
+
+  #[test]
+  fn try_insert_grows_within_the_limit_then_refuses_and_changes_nothing() {
+    type C = TimedLru<u32, u32>;
+    let limit = C::table_bytes(200).unwrap();
+    let mut c = C::try_new(Capacity::Unbounded, limit).unwrap();
+    for i in 0..200u32 {
+      c.try_insert(i, i, i as f64, f64::INFINITY, keep).unwrap();
+    }
+    // 64 -> 128 doubled; 256 would exceed the limit, so it stopped at 200.
+    assert_eq!(c.len(), 200);
+    assert_eq!(c.lru.cap(), 200);
+    let e = c.try_insert(1000, 0, 0.0, f64::INFINITY, keep);
+    assert_eq!(
+      e,
+      Err(TimedLruError::OverLimit {
+        capacity: 400,
+        bytes: C::table_bytes(400).unwrap(),
+        limit
+      })
+    );
+    assert_eq!(c.len(), 200, "nothing stored, nothing lost");
+    assert!(!c.contains(&1000, || 0.0));
+    // Updating a key needs no room.
+    c.try_insert(5, 55, 0.0, f64::INFINITY, keep).unwrap();
+    assert_eq!(c.peek(&5, || 0.0).map(|e| e.value), Some(55));
+    // After a pop there is room again.
+    assert_eq!(c.pop_lru(|| 0.0, keep).map(|(k, _)| k), Some(0));
+    c.try_insert(1000, 0, 0.0, f64::INFINITY, keep).unwrap();
+    assert_eq!(c.len(), 200);
+    // `insert` ignores the limit (and allocates like `Vec`).
+    c.insert(2000, 0, 0.0, f64::INFINITY, keep);
+    assert_eq!((c.len(), c.lru.cap()), (201, 400));
+  }
+
+  #[test]
+  fn table_bytes_is_capacity_times_the_entry_size() {
+    assert_eq!(TimedLru::<u64, u64>::table_bytes(0), Some(0));
+    for n in [1usize, 7, 1000, MAX_CAPACITY] {
+      assert_eq!(
+        TimedLru::<u64, u64>::table_bytes(n),
+        Some(n * crate::bytes_per_entry::<u64, Stamped<u64>, u32>())
+      );
+    }
+    assert_eq!(TimedLru::<u64, u64>::table_bytes(MAX_CAPACITY + 2), None);
   }
 
   #[test]
