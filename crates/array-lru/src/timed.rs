@@ -116,6 +116,11 @@ impl core::error::Error for TimedLruError {}
 pub const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
 const UNBOUNDED_INITIAL: usize = 64;
 
+/// How many keys ahead of its lookups [`TimedLru::get_many`] hashes keys and
+/// prefetches their buckets (a batch of at most this many keys is hashed
+/// completely before the first lookup).
+pub const GET_MANY_AHEAD: usize = 256;
+
 /// `cap` entry slots' bytes, saturating (the table's size without padding).
 fn saturating_bytes<K, V>(cap: usize) -> usize {
   cap.saturating_mul(crate::bytes_per_entry::<K, Stamped<V>, u32>())
@@ -258,10 +263,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
 
   /// Looks up `n` keys in order, with exactly the effects of `n` calls of
   /// [`TimedLru::get`] (hits promoted, expired entries reclaimed), handing each
-  /// hit to `found(i, entry)`. The hashes are computed first and the memory of
+  /// hit to `found(i, entry)`. Keys are hashed (and their buckets prefetched)
+  /// up to [`GET_MANY_AHEAD`] keys ahead of the lookups, and the memory of
   /// upcoming entries is prefetched while earlier keys are processed, so a
   /// batch over a large cache waits on far fewer cache misses than single
-  /// calls. Stops at the first error `found` returns.
+  /// calls. Allocates nothing, whatever `n`. Stops at the first error `found`
+  /// returns.
   pub fn get_many<'q, Q, E>(
     &mut self,
     n: usize,
@@ -276,19 +283,28 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   {
     /// How many keys ahead the entry of a key is prefetched.
     const AHEAD: usize = 8;
-    let hashes: Vec<u64> = (0..n)
-      .map(|i| {
-        let h = self.lru.hash_key(key(i));
-        self.lru.prefetch_bucket(h);
-        h
-      })
-      .collect();
-    for (i, &h) in hashes.iter().enumerate() {
-      if let Some(&ahead) = hashes.get(i + AHEAD) {
-        self.lru.prefetch_entry(ahead);
+    const RING: usize = GET_MANY_AHEAD;
+    // `ring[j % RING]` holds the hash of key `j`, for the next RING keys.
+    let mut ring = [0u64; RING];
+    let hash_ahead = |lru: &HeapLru<K, Stamped<V>, u32, S>, ring: &mut [u64; RING], j: usize| {
+      let h = lru.hash_key(key(j));
+      lru.prefetch_bucket(h);
+      ring[j % RING] = h;
+    };
+    for j in 0..n.min(RING) {
+      hash_ahead(&self.lru, &mut ring, j);
+    }
+    for i in 0..n {
+      let h = ring[i % RING];
+      if i + AHEAD < n {
+        self.lru.prefetch_entry(ring[(i + AHEAD) % RING]);
       }
-      if let Some(&ahead) = hashes.get(i + AHEAD / 2) {
-        self.lru.prefetch_neighbours(ahead);
+      if i + AHEAD / 2 < n {
+        self.lru.prefetch_neighbours(ring[(i + AHEAD / 2) % RING]);
+      }
+      // Key `i`'s hash has been read: its place goes to key `i + RING`.
+      if i + RING < n {
+        hash_ahead(&self.lru, &mut ring, i + RING);
       }
       if let Some(entry) = self.get_hashed(h, key(i), &now, &mut dispose) {
         found(i, entry)?;
@@ -793,6 +809,49 @@ mod tests {
       },
     );
     assert_eq!((r, seen), (Err("stop"), 3));
+  }
+
+  #[test]
+  fn get_many_across_the_hash_ring_equals_repeated_get() {
+    // More keys than GET_MANY_AHEAD, so the ring of hashes wraps several times.
+    let n = 3 * GET_MANY_AHEAD + 5;
+    let mut a = TimedLru::new(Capacity::Bounded(500)).unwrap();
+    let mut b = TimedLru::new(Capacity::Bounded(500)).unwrap();
+    for i in 0..600u32 {
+      let expires = if i % 5 == 0 { 5.0 } else { f64::INFINITY };
+      a.insert(i, i * 10, 0.0, expires, keep);
+      b.insert(i, i * 10, 0.0, expires, keep);
+    }
+    let keys: Vec<u32> = (0..n as u32).map(|i| (i * 7919) % 700).collect();
+    let mut batch = Vec::new();
+    a.get_many(
+      keys.len(),
+      |i| &keys[i],
+      || 10.0,
+      keep,
+      |i, e| {
+        batch.push((i, e.value));
+        Ok::<(), ()>(())
+      },
+    )
+    .unwrap();
+    let single: Vec<(usize, u32)> = keys
+      .iter()
+      .enumerate()
+      .filter_map(|(i, k)| b.get(k, || 10.0, keep).map(|e| (i, e.value)))
+      .collect();
+    assert!(
+      batch.len() > GET_MANY_AHEAD && batch.len() < n,
+      "hits and misses"
+    );
+    assert!(
+      batch.iter().any(|&(i, _)| i >= 2 * GET_MANY_AHEAD),
+      "hits after the ring wrapped"
+    );
+    assert_eq!(batch, single);
+    let order_a: Vec<u32> = a.iter(|| 10.0).map(|(k, _)| *k).collect();
+    let order_b: Vec<u32> = b.iter(|| 10.0).map(|(k, _)| *k).collect();
+    assert_eq!(order_a, order_b);
   }
 
   #[test]
