@@ -1,7 +1,7 @@
 //! Crash hooks for the crash tests (feature `test-hooks`): make the process
 //! die, or stop, at a chosen point inside a critical section.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Points inside critical sections where a hook can fire.
 pub mod point {
@@ -21,8 +21,12 @@ pub mod point {
   pub const REPAIR: u32 = 6;
   /// `clear`: half the slots freed.
   pub const CLEAR: u32 = 7;
+  /// `create`: the segment exists under its name, its creator holds the
+  /// creation lock, the header is written, the shards are not initialised
+  /// and the map is not READY.
+  pub const CREATE: u32 = 8;
   /// Number of points (exclusive upper bound).
-  pub const COUNT: u32 = 8;
+  pub const COUNT: u32 = 9;
 }
 
 /// What a hook does when it fires.
@@ -84,4 +88,39 @@ fn fire(p: u32) {
     libc::raise(libc::SIGKILL);
   }
   std::process::abort();
+}
+
+// ---- store counting ---------------------------------------------------------
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static STORES: AtomicU64 = AtomicU64::new(0);
+static KILL_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Starts counting this process's stores to map memory from 0 (every
+/// `store`, `fetch_add` and `compare_exchange` on a map word; lock internals
+/// excluded). With `kill_at = Some(k)` the process SIGKILLs itself just
+/// before store number `k` (0-based) takes effect.
+pub fn debug_count_stores(kill_at: Option<u64>) {
+  STORES.store(0, Ordering::SeqCst);
+  KILL_AT.store(kill_at.unwrap_or(u64::MAX), Ordering::SeqCst);
+  COUNTING.store(true, Ordering::SeqCst);
+}
+
+/// Stops counting; returns the stores counted since [`debug_count_stores`].
+pub fn debug_stop_counting() -> u64 {
+  COUNTING.store(false, Ordering::SeqCst);
+  KILL_AT.store(u64::MAX, Ordering::SeqCst);
+  STORES.load(Ordering::SeqCst)
+}
+
+#[inline]
+pub(crate) fn store() {
+  if !COUNTING.load(Ordering::Relaxed) {
+    return;
+  }
+  let n = STORES.fetch_add(1, Ordering::Relaxed);
+  if n == KILL_AT.load(Ordering::Relaxed) {
+    ACTION.store(CrashAction::Kill as u32, Ordering::SeqCst);
+    fire(u32::MAX);
+  }
 }

@@ -4,12 +4,13 @@
 use crate::error::{eincompat, einval, Error};
 
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"LRUKITSM");
-pub(crate) const LAYOUT_VERSION: u32 = 2;
-/// Hash id: xxh3-64 (XXH3 output is frozen since xxHash 0.8.0) with [`HASH_SEED`].
+pub(crate) const LAYOUT_VERSION: u32 = 3;
+/// Hash id: xxh3-64 (XXH3 output is frozen since xxHash 0.8.0), seeded with
+/// the segment's own random seed (kept in the header, read by every process),
+/// so nobody can craft keys that all land in one bucket of another's map.
 pub(crate) const HASH_ALGO_XXH3_64: u32 = 1;
-/// Fixed seed: every process and every build must agree on it; it is stored
-/// in the header and checked by `open`.
-pub(crate) const HASH_SEED: u64 = 0x6c72_756b_6974_5331; // "lrukitS1"
+/// Fixed seed of the header checksum (integrity, not secrecy).
+pub(crate) const CHECKSUM_SEED: u64 = 0x6c72_756b_6974_5331; // "lrukitS1"
 
 /// The empty link / empty bucket sentinel.
 pub(crate) const EMPTY: u32 = u32::MAX;
@@ -71,12 +72,16 @@ pub(crate) const S_LRU_TAIL: u64 = 88; // u32
 pub(crate) const S_WRITE_SEQ: u64 = 96;
 pub(crate) const S_NEXT_EXPIRY: u64 = 104;
 pub(crate) const S_LAST_SCAN: u64 = 112;
+/// Re-init word of the robust mutex: `epoch << 32 | claimer pid` (see `lock`).
+pub(crate) const S_REINIT: u64 = 120;
 pub(crate) const S_SETS: u64 = 128;
 pub(crate) const S_DELETES: u64 = 136;
 pub(crate) const S_EVICTIONS: u64 = 144;
 pub(crate) const S_EXPIRATIONS: u64 = 152;
 pub(crate) const S_LOCK_RECOVERIES: u64 = 160;
 pub(crate) const S_REPAIRS: u64 = 168;
+/// The pid namespace of the last locker (see `lock`).
+pub(crate) const S_HOLDER_NS: u64 = 176;
 
 // ---- slot field offsets (bytes from the slot base) -------------------------
 pub(crate) const F_STATE: u64 = 0; // u32
@@ -161,6 +166,8 @@ pub(crate) struct Layout {
   pub shard_stride: u64,
   pub total: u64,
   pub lock_kind: u32,
+  /// The segment's hash seed.
+  pub seed: u64,
 }
 
 impl Layout {
@@ -171,6 +178,7 @@ impl Layout {
     shards: Option<u32>,
     eviction: Eviction,
     default_ttl_ms: u64,
+    seed: u64,
   ) -> Result<Layout, Error> {
     if capacity == 0 {
       return Err(einval("capacity must be at least 1"));
@@ -243,6 +251,7 @@ impl Layout {
       shard_stride,
       total,
       lock_kind: crate::lock::LOCK_KIND,
+      seed,
     })
   }
 
@@ -288,7 +297,7 @@ impl Layout {
     put(H_VERSION, &LAYOUT_VERSION.to_le_bytes());
     put(H_HASH_ALGO, &HASH_ALGO_XXH3_64.to_le_bytes());
     put(H_LOCK_KIND, &self.lock_kind.to_le_bytes());
-    put(H_HASH_SEED, &HASH_SEED.to_le_bytes());
+    put(H_HASH_SEED, &self.seed.to_le_bytes());
     put(H_TOTAL, &self.total.to_le_bytes());
     put(H_CAPACITY, &self.capacity.to_le_bytes());
     put(H_SHARDS, &self.shards.to_le_bytes());
@@ -331,8 +340,8 @@ impl Layout {
     if header_checksum(&fields) != u64_at(H_CHECKSUM) {
       return Err(eincompat("header checksum mismatch (damaged header)"));
     }
-    if u32_at(H_HASH_ALGO) != HASH_ALGO_XXH3_64 || u64_at(H_HASH_SEED) != HASH_SEED {
-      return Err(eincompat("hash function or seed differs from this build"));
+    if u32_at(H_HASH_ALGO) != HASH_ALGO_XXH3_64 {
+      return Err(eincompat("hash function differs from this build"));
     }
     let lock_kind = u32_at(H_LOCK_KIND);
     if lock_kind != crate::lock::LOCK_KIND {
@@ -352,6 +361,7 @@ impl Layout {
       Some(u32_at(H_SHARDS)),
       eviction,
       u64_at(H_DEFAULT_TTL),
+      u64_at(H_HASH_SEED),
     )
     .map_err(|e| eincompat(format!("header parameters are invalid: {}", e.message)))?;
     let check = |field: &str, stored: u64, expected: u64| -> Result<(), Error> {
@@ -399,7 +409,7 @@ impl Layout {
 }
 
 pub(crate) fn header_checksum(fields: &[u8; H_CHECKED_BYTES]) -> u64 {
-  xxhash_rust::xxh3::xxh3_64_with_seed(fields, HASH_SEED)
+  xxhash_rust::xxh3::xxh3_64_with_seed(fields, CHECKSUM_SEED)
 }
 
 /// Default shard count: `max(16, next_power_of_two(2 * cpus))` capped at 64,
@@ -413,8 +423,32 @@ pub(crate) fn default_shards(capacity: u32) -> u32 {
   want.min(max_by_cap)
 }
 
-/// The key hash every process uses.
-#[inline]
-pub(crate) fn hash_key(key: &[u8]) -> u64 {
-  xxhash_rust::xxh3::xxh3_64_with_seed(key, HASH_SEED)
+/// A fresh random hash seed for a new segment.
+pub(crate) fn random_seed() -> u64 {
+  // A seed from the OS; if it cannot give one, mix the clock, pid and an
+  // address (still unknown to other users, who cannot read the segment).
+  getrandom::u64().unwrap_or_else(|_| {
+    let t = std::time::SystemTime::now()
+      .duration_since(std::time::UNIX_EPOCH)
+      .map(|d| d.as_nanos() as u64)
+      .unwrap_or(0);
+    let local = 0u8;
+    xxhash_rust::xxh3::xxh3_64_with_seed(
+      &[
+        t.to_le_bytes(),
+        (std::process::id() as u64).to_le_bytes(),
+        (&local as *const u8 as u64).to_le_bytes(),
+      ]
+      .concat(),
+      CHECKSUM_SEED,
+    )
+  })
+}
+
+impl Layout {
+  /// The key hash of this segment.
+  #[inline]
+  pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(key, self.seed)
+  }
 }

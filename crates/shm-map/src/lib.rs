@@ -171,6 +171,7 @@ mod hooks;
 mod layout;
 mod lock;
 mod map;
+mod mem;
 mod shard;
 mod sys;
 mod value;
@@ -178,13 +179,17 @@ mod value;
 pub use error::Error;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub use hooks::{debug_clear_crash_hook, debug_set_crash_hook, point as hook_point, CrashAction};
+pub use hooks::{
+  debug_clear_crash_hook, debug_count_stores, debug_set_crash_hook, debug_stop_counting,
+  point as hook_point, CrashAction,
+};
 pub use layout::Eviction;
 pub use map::{required_memory_size, Options, Report, SharedMap, Stats};
 pub use value::{Value, ValueRef};
 
-/// The key hash every process uses (xxh3-64 with the fixed seed), exposed so
-/// callers and tests can check that builds agree.
-pub fn key_hash(key: &[u8]) -> u64 {
-  layout::hash_key(key)
+/// Parses and validates a segment header image (the first 128 bytes) as
+/// `open` does, for a segment of `segment_len` bytes (fuzzing).
+#[doc(hidden)]
+pub fn debug_parse_header(header: &[u8; 128], segment_len: u64) -> Result<(), Error> {
+  layout::Layout::from_header(header, segment_len).map(|_| ())
 }

@@ -3,11 +3,10 @@
 use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::time::{Duration, Instant};
 
-use shared_memory::Shmem;
-
 use crate::error::{ecorrupt, eincompat, einval, Error};
 use crate::layout::*;
-use crate::lock::{self, Acquired, LockError};
+use crate::lock::{self, Acquired, LockCtx, LockError};
+use crate::mem::{Backing, Shared64};
 use crate::shard::{expired, Fault, Found, Guard, Mem, RawEntry, Shard};
 use crate::sys;
 use crate::value::{decode, value_ref, Encoded, Value, ValueRef, TAG_BIGINT, TAG_NUMBER};
@@ -37,6 +36,16 @@ pub struct Options {
   /// Shard count (a power of two ≤ capacity and ≤ 1024); `None` picks
   /// `max(16, next_power_of_two(2 × cpus))` capped at 64 and at capacity.
   pub shards: Option<u32>,
+  /// How long an operation of this handle waits for a shard lock held by
+  /// another process before `ETIMEDOUT` (default 5 s), measured on the
+  /// monotonic clock over the whole wait. Also bounds how long `open` waits
+  /// for a live creator to finish. A holder that died is detected sooner.
+  /// Per handle: read by `create`, `open_with` and `open_or_create`.
+  pub lock_timeout: Duration,
+  /// The hash seed of a new map; `None` (the default) draws a random one.
+  /// Tests that need the same layout decisions run after run fix it.
+  #[doc(hidden)]
+  pub hash_seed: Option<u64>,
 }
 
 impl Options {
@@ -59,6 +68,8 @@ impl Default for Options {
       default_ttl_ms: 0,
       mode: 0o600,
       shards: None,
+      lock_timeout: lock::DEFAULT_TIMEOUT,
+      hash_seed: None,
     }
   }
 }
@@ -104,8 +115,11 @@ pub struct Report {
 const READ_RETRIES: u32 = 64;
 /// Snapshot attempts of a whole shard (`keys`/`entries`) before locking.
 const SNAPSHOT_RETRIES: u32 = 4;
-/// How long `open` waits for a segment being created to become ready.
-const INIT_WAIT: Duration = Duration::from_secs(2);
+/// How long an opener waits for a creator that has not yet taken its
+/// creation lock (between its `shm_open` and `flock`, microseconds normally)
+/// before judging it dead.
+#[cfg(unix)]
+const STARTING_GRACE: Duration = Duration::from_millis(250);
 /// A reader refreshes an entry's access time at most this often.
 const ACCESS_INTERVAL_MS: u64 = 1000;
 
@@ -121,23 +135,23 @@ pub struct SharedMap {
   layout: Layout,
   name: String,
   pid: u32,
-  /// This process's lease-lock word (unused by the robust mutex).
-  owner: u64,
   lane: u32,
   created_at_ms: u64,
   creator_pid: u32,
   clock_offset: AtomicU64,
+  /// A fixed clock (ms) for tests; 0 = the wall clock.
+  clock_fixed: AtomicU64,
   lock_timeout_ms: AtomicU64,
   /// Keeps the mapping alive; dropped last.
-  _shm: Shmem,
+  _backing: Backing,
 }
 
-// SAFETY: `Shmem` is !Send/!Sync only because it holds a raw pointer to the
-// mapping. The mapping stays valid until the handle is dropped, and this
-// crate accesses shared memory exclusively through atomic operations (or
-// under a process-shared lock, still with atomics), so using it from several
-// threads at once is no different from using it from several processes.
-// `Shmem` itself is only touched by `Drop`.
+// SAFETY: `Backing` is !Send/!Sync only because it holds a raw pointer to
+// the mapping. The mapping stays valid until the handle is dropped, and this
+// crate accesses it exclusively through atomic operations (or under a
+// process-shared lock, still with atomics), so using it from several threads
+// at once is no different from using it from several processes. The
+// backing itself is only touched by `Drop`.
 unsafe impl Send for SharedMap {}
 // SAFETY: see `Send` above.
 unsafe impl Sync for SharedMap {}
@@ -177,6 +191,7 @@ pub fn required_memory_size(
       shards,
       Eviction::Lru,
       0,
+      0,
     )?
     .total,
   )
@@ -186,84 +201,300 @@ impl SharedMap {
   /// Creates a new map. `EEXIST` if the name is taken.
   pub fn create(name: &str, opts: &Options) -> Result<Self, Error> {
     let os_id = sys::validate_name(name)?;
+    let layout = Self::layout_for(opts)?;
+    #[cfg(unix)]
+    {
+      let creating = match sys::create_segment(&os_id, layout.total, opts.mode) {
+        Ok(c) => c,
+        Err(sys::CreateError::Exists) => return Err(eexist(name)),
+        Err(sys::CreateError::Other(e)) => return Err(e),
+      };
+      // Until `finish`, `creating` owns the name and holds the creation
+      // lock: any early return unlinks the half-made segment.
+      let m = creating.mapping();
+      if (m.len() as u64) < layout.total {
+        return Err(crate::error::eio("mapping smaller than requested"));
+      }
+      // SAFETY: the mapping is page aligned, `m.len()` bytes, and moves into
+      // the returned handle, which drops it after every use of `mem`.
+      let mem = unsafe { Mem::new(m.ptr(), m.len() as u64) };
+      let (created_at, pid) = Self::initialise(&mem, &layout)?;
+      let backing = Backing::Mapped(creating.finish());
+      Ok(Self::from_parts(
+        backing, mem, layout, name, created_at, pid, opts,
+      ))
+    }
+    #[cfg(windows)]
+    {
+      let mut shm = match sys::create_segment(&os_id, layout.total, opts.mode) {
+        Ok(s) => s,
+        Err(sys::CreateError::Exists) => return Err(eexist(name)),
+        Err(sys::CreateError::Other(e)) => return Err(e),
+      };
+      if (shm.len() as u64) < layout.total {
+        return Err(crate::error::eio("mapping smaller than requested"));
+      }
+      // SAFETY: as above; `shm` moves into the handle.
+      let mem = unsafe { Mem::new(shm.as_ptr(), shm.len() as u64) };
+      let (created_at, pid) = Self::initialise(&mem, &layout)?;
+      shm.set_owner(false);
+      Ok(Self::from_parts(
+        Backing::Mapped(shm),
+        mem,
+        layout,
+        name,
+        created_at,
+        pid,
+        opts,
+      ))
+    }
+  }
+
+  /// A map over a private heap buffer instead of named shared memory: the
+  /// same layout, locks and code, shared by nobody (threads of this process
+  /// may share the handle). For tests, fuzzing and Miri; `mode` is ignored.
+  pub fn in_memory(opts: &Options) -> Result<Self, Error> {
+    let layout = Self::layout_for(opts)?;
+    let backing = Backing::heap(layout.total)?;
+    let mem = backing.mem();
+    let (created_at, pid) = Self::initialise(&mem, &layout)?;
+    Ok(Self::from_parts(
+      backing,
+      mem,
+      layout,
+      "(in memory)",
+      created_at,
+      pid,
+      opts,
+    ))
+  }
+
+  /// An in-memory map whose bytes are `image` (a copy of a segment, damaged
+  /// or not): validated like `open` validates a segment. For fuzzing.
+  #[doc(hidden)]
+  pub fn debug_from_image(image: &[u8], opts: &Options) -> Result<Self, Error> {
+    if (image.len() as u64) < SHARDS_OFF {
+      return Err(eincompat("image too small for an lrukit map"));
+    }
+    let backing = Backing::heap(image.len() as u64)?;
+    let mem = backing.mem();
+    let mut w = 0;
+    while w + 8 <= image.len() {
+      let v = u64::from_le_bytes(image[w..w + 8].try_into().unwrap());
+      if w < 128 {
+        mem.a32(w as u64).store(v as u32, Relaxed);
+        mem.a32(w as u64 + 4).store((v >> 32) as u32, Relaxed);
+      } else {
+        mem.a64(w as u64).store(v, Relaxed);
+      }
+      w += 8;
+    }
+    if mem.a32(H_INIT).load(Acquire) != INIT_READY {
+      return Err(Error::new("EUNINIT", "the image is not of a ready map"));
+    }
+    let (layout, created_at, creator) = Layout::from_header(&read_header(&mem), mem.len())?;
+    Ok(Self::from_parts(
+      backing, mem, layout, "(image)", created_at, creator, opts,
+    ))
+  }
+
+  fn layout_for(opts: &Options) -> Result<Layout, Error> {
     if opts.mode & !0o777 != 0 || opts.mode & 0o600 != 0o600 {
       return Err(einval(format!(
         "mode {:o}: must be permission bits (≤ 0o777) including owner read/write 0o600",
         opts.mode
       )));
     }
-    let layout = Layout::compute(
+    Layout::compute(
       opts.capacity,
       opts.max_key_bytes,
       opts.max_value_bytes,
       opts.shards,
       opts.eviction,
       opts.default_ttl_ms,
-    )?;
-    let mut shm = match sys::create_segment(&os_id, layout.total) {
-      Ok(s) => s,
-      Err(sys::CreateError::Exists) => {
-        return Err(Error::new(
-          "EEXIST",
-          format!("a shared map named {name:?} already exists"),
-        ))
-      }
-      Err(sys::CreateError::Other(e)) => return Err(e),
-    };
-    // Until READY, `shm` owns the name: any early return drops it, which
-    // unlinks the half-made segment (waiting openers then see ENOENT and
-    // `open_or_create` retries the create).
-    sys::prepare_segment(&os_id, layout.total, opts.mode)?;
-    if (shm.len() as u64) < layout.total {
-      return Err(crate::error::eio("mapping smaller than requested"));
-    }
-    // SAFETY: `shm` maps `shm.len()` bytes, page aligned, and is moved into
-    // the returned handle, which drops it after every use of `mem`.
-    let mem = unsafe { Mem::new(shm.as_ptr(), shm.len() as u64) };
+      opts.hash_seed.unwrap_or_else(random_seed),
+    )
+  }
+
+  /// Writes the header and every shard of a fresh (zeroed) segment, then
+  /// publishes it (READY). The header is written with 4-byte stores only,
+  /// like the init word openers poll, and read back the same way.
+  fn initialise(mem: &Mem, layout: &Layout) -> Result<(u64, u32), Error> {
     let created_at = sys::wall_ms();
     let pid = sys::current_pid();
-    let fields = layout.header_fields(created_at, pid);
-    for (w, chunk) in fields.chunks_exact(8).enumerate() {
-      mem
-        .a64(w as u64 * 8)
-        .store(u64::from_le_bytes(chunk.try_into().unwrap()), Relaxed);
+    let mut fields = [0u8; 128];
+    fields[..H_CHECKED_BYTES].copy_from_slice(&layout.header_fields(created_at, pid));
+    let sum = header_checksum(&layout.header_fields(created_at, pid));
+    fields[H_CHECKSUM as usize..H_CHECKSUM as usize + 8].copy_from_slice(&sum.to_le_bytes());
+    for (w, chunk) in fields.chunks_exact(4).enumerate() {
+      let off = w as u64 * 4;
+      if off != H_INIT {
+        mem
+          .a32(off)
+          .store(u32::from_le_bytes(chunk.try_into().unwrap()), Relaxed);
+      }
     }
-    mem.a64(H_CHECKSUM).store(header_checksum(&fields), Relaxed);
+    #[cfg(feature = "test-hooks")]
+    crate::hooks::hit(crate::hooks::point::CREATE);
     for sh in 0..layout.shards {
       Shard {
-        m: &mem,
-        l: &layout,
+        m: mem,
+        l: layout,
         base: layout.shard_base(sh),
       }
       .init()?;
     }
     // Publish: everything above happens-before any opener's Acquire load.
     mem.a32(H_INIT).store(INIT_READY, Release);
-    shm.set_owner(false);
-    Ok(Self::from_parts(shm, mem, layout, name, created_at, pid))
+    Ok((created_at, pid))
   }
 
-  /// Opens an existing map. `ENOENT` if missing; `EINCOMPAT` if it is not a
-  /// compatible lrukit map; waits up to 2 s for a map being created.
+  /// Opens an existing map with default options (mode 0o600, lock timeout
+  /// 5 s). See [`open_with`](Self::open_with).
   pub fn open(name: &str) -> Result<Self, Error> {
+    Self::open_with(name, &Options::default())
+  }
+
+  /// Opens an existing map with this handle's `opts.lock_timeout`; the other
+  /// creation options are ignored except `mode`, which is the most the
+  /// segment may grant: a segment not owned by this process's effective
+  /// user, or writable by anyone `mode` does not allow, is refused with
+  /// `EPERM` before anything is read from it.
+  ///
+  /// `ENOENT` if missing; `EINCOMPAT` if it is not a compatible lrukit map;
+  /// `EUNINIT` if its creator died before it was initialised
+  /// ([`open_or_create`](Self::open_or_create) takes such a segment over);
+  /// `ETIMEDOUT` if a live creator is still initialising it after
+  /// `lock_timeout`.
+  pub fn open_with(name: &str, opts: &Options) -> Result<Self, Error> {
+    match Self::open_inner(name, opts)? {
+      Opened::Map(m) => Ok(m),
+      Opened::Uninit { .. } => Err(euninit(name)),
+    }
+  }
+
+  #[cfg(unix)]
+  fn open_inner(name: &str, opts: &Options) -> Result<Opened, Error> {
     let os_id = sys::validate_name(name)?;
-    let deadline = Instant::now() + INIT_WAIT;
+    let start = Instant::now();
+    let pause = || std::thread::sleep(Duration::from_millis(1));
+    loop {
+      let waited = start.elapsed();
+      let fd = match sys::open_fd(&os_id) {
+        Ok(fd) => fd,
+        Err(sys::OpenError::NotFound) => return Err(enoent(name)),
+        // A non-root opener cannot open a segment whose creator has not set
+        // its mode yet; after the grace period it is another user's.
+        Err(sys::OpenError::Denied(e)) => {
+          if waited < STARTING_GRACE {
+            pause();
+            continue;
+          }
+          return Err(e);
+        }
+        Err(sys::OpenError::Other(e)) => return Err(e),
+      };
+      let st = sys::stat_fd(&fd, &os_id)?;
+      // Mode 0: a creator between `shm_open` and taking its lock.
+      let starting = st.mode & 0o777 == 0;
+      sys::check_trust(&st, name, opts.mode)?;
+      if st.size >= SHARDS_OFF && !starting {
+        let m = sys::map_segment(&fd, st.size, &os_id)?;
+        // SAFETY: a live shared mapping of `st.size` bytes, page aligned,
+        // moved into the handle below or dropped after this block.
+        let mem = unsafe { Mem::new(m.ptr(), m.len() as u64) };
+        if mem.a32(H_INIT).load(Acquire) == INIT_READY {
+          let (layout, created_at, creator) =
+            Layout::from_header(&read_header(&mem), mem.len()).map_err(|e| named(name, e))?;
+          return Ok(Opened::Map(Self::from_parts(
+            Backing::Mapped(m),
+            mem,
+            layout,
+            name,
+            created_at,
+            creator,
+            opts,
+          )));
+        }
+        let magic = mem.a32(H_MAGIC).load(Relaxed) as u64
+          | ((mem.a32(H_MAGIC + 4).load(Relaxed) as u64) << 32);
+        if magic != 0 && magic != MAGIC {
+          return Err(named(
+            name,
+            eincompat("not an lrukit shared map (bad magic)"),
+          ));
+        }
+        let version = mem.a32(H_VERSION).load(Relaxed);
+        if magic == MAGIC && version != LAYOUT_VERSION {
+          return Err(named(
+            name,
+            eincompat(format!(
+              "layout version {version}, this build reads version {LAYOUT_VERSION}"
+            )),
+          ));
+        }
+        let init = mem.a32(H_INIT).load(Relaxed);
+        if init != INIT_BUSY {
+          return Err(named(name, eincompat(format!("unknown init state {init}"))));
+        }
+      }
+      if st.size > 0 && st.size < SHARDS_OFF && !starting {
+        // Sized, but too small for any map: not ours (a creator sizes the
+        // segment in one step).
+        if sys::creator_state(&fd) != sys::Creator::Active {
+          return Err(named(
+            name,
+            eincompat(format!(
+              "segment has {} bytes, too small for an lrukit map",
+              st.size
+            )),
+          ));
+        }
+      }
+      // Not ready: is its creator still at work?
+      match sys::creator_state(&fd) {
+        sys::Creator::Active => {}
+        sys::Creator::Gone if starting && waited < STARTING_GRACE => {}
+        sys::Creator::Gone => {
+          return Ok(Opened::Uninit {
+            ino: st.ino,
+            dev: st.dev,
+          })
+        }
+        sys::Creator::Unknown => {
+          if waited >= opts.lock_timeout {
+            return Ok(Opened::Uninit {
+              ino: st.ino,
+              dev: st.dev,
+            });
+          }
+        }
+      }
+      if waited >= opts.lock_timeout {
+        return Err(Error::new(
+          "ETIMEDOUT",
+          format!(
+            "shared map {name:?} is still being initialised by its creator after {} ms",
+            opts.lock_timeout.as_millis()
+          ),
+        ));
+      }
+      drop(fd);
+      pause();
+    }
+  }
+
+  #[cfg(windows)]
+  fn open_inner(name: &str, opts: &Options) -> Result<Opened, Error> {
+    let os_id = sys::validate_name(name)?;
+    let deadline = Instant::now() + opts.lock_timeout;
     loop {
       let shm = match sys::open_segment(&os_id) {
         Ok(s) => s,
-        Err(sys::OpenError::NotFound) => {
-          return Err(Error::new(
-            "ENOENT",
-            format!("no shared map named {name:?}"),
-          ))
-        }
+        Err(sys::OpenError::NotFound) => return Err(enoent(name)),
         Err(sys::OpenError::NotReady(e)) => {
           if Instant::now() >= deadline {
-            return Err(ecorrupt(format!(
-              "shared map {name:?} could not be mapped within {} ms (its creator died during create?): {}",
-              INIT_WAIT.as_millis(),
-              e.message
-            )));
+            return Err(named(name, e));
           }
           std::thread::sleep(Duration::from_millis(1));
           continue;
@@ -272,9 +503,12 @@ impl SharedMap {
       };
       let len = shm.len() as u64;
       if len < SHARDS_OFF {
-        return Err(eincompat(format!(
-          "segment {name:?} has {len} bytes, too small for an lrukit map"
-        )));
+        return Err(named(
+          name,
+          eincompat(format!(
+            "segment has {len} bytes, too small for an lrukit map"
+          )),
+        ));
       }
       // SAFETY: as in `create`.
       let mem = unsafe { Mem::new(shm.as_ptr(), len) };
@@ -282,57 +516,65 @@ impl SharedMap {
         if mem.a32(H_INIT).load(Acquire) == INIT_READY {
           break;
         }
-        let magic = mem.a64(H_MAGIC).load(Relaxed);
-        if magic != 0 && magic != MAGIC {
-          return Err(eincompat("not an lrukit shared map (bad magic)"));
-        }
-        let version = mem.a32(H_VERSION).load(Relaxed);
-        if magic == MAGIC && version != LAYOUT_VERSION {
-          return Err(eincompat(format!(
-            "layout version {version}, this build reads version {LAYOUT_VERSION}"
-          )));
-        }
         let init = mem.a32(H_INIT).load(Relaxed);
-        if init != INIT_BUSY && init != INIT_READY {
-          return Err(eincompat(format!("unknown init state {init}")));
+        if init != INIT_BUSY {
+          return Err(named(name, eincompat(format!("unknown init state {init}"))));
         }
         if Instant::now() >= deadline {
-          return Err(ecorrupt(format!(
-            "shared map {name:?} was not initialised within {} ms (its creator died during create?); unlink it",
-            INIT_WAIT.as_millis()
-          )));
+          return Ok(Opened::Uninit { ino: 0, dev: 0 });
         }
         std::thread::sleep(Duration::from_millis(1));
       }
-      let mut h = [0u8; 128];
-      for (w, chunk) in h.chunks_exact_mut(8).enumerate() {
-        chunk.copy_from_slice(&mem.a64(w as u64 * 8).load(Relaxed).to_le_bytes());
-      }
-      let (layout, created_at, creator) = Layout::from_header(&h, len)?;
-      return Ok(Self::from_parts(
-        shm, mem, layout, name, created_at, creator,
-      ));
+      let (layout, created_at, creator) =
+        Layout::from_header(&read_header(&mem), len).map_err(|e| named(name, e))?;
+      return Ok(Opened::Map(Self::from_parts(
+        Backing::Mapped(shm),
+        mem,
+        layout,
+        name,
+        created_at,
+        creator,
+        opts,
+      )));
     }
   }
 
   /// Opens the map, creating it if it does not exist. Race-free: when many
   /// processes start at once exactly one creates it (`O_EXCL`) and the others
-  /// open it and wait until it is initialised.
+  /// open it and wait until it is initialised. A segment whose creator died
+  /// before initialising it is taken over: removed (by exactly one process,
+  /// under its creation lock) and created anew.
   pub fn open_or_create(name: &str, opts: &Options) -> Result<Self, Error> {
+    let os_id = sys::validate_name(name)?;
+    let start = Instant::now();
     let mut last = None;
-    for _ in 0..100 {
+    for _ in 0..1000 {
       match Self::create(name, opts) {
         Ok(m) => return Ok(m),
         Err(e) if e.code == "EEXIST" => {}
         Err(e) => return Err(e),
       }
-      match Self::open(name) {
-        Ok(m) => return Ok(m),
+      match Self::open_inner(name, opts) {
+        Ok(Opened::Map(m)) => return Ok(m),
+        Ok(Opened::Uninit { ino, dev }) => {
+          #[cfg(unix)]
+          sys::take_over(&os_id, ino, dev)?;
+          #[cfg(windows)]
+          {
+            let _ = (ino, dev, &os_id);
+            return Err(euninit(name));
+          }
+          last = Some(euninit(name));
+        }
         // Unlinked between our create and open (a failed creator or an
         // explicit unlink): try to create again.
         Err(e) if e.code == "ENOENT" => last = Some(e),
         Err(e) => return Err(e),
       }
+      if start.elapsed() > opts.lock_timeout.max(Duration::from_secs(1)) {
+        break;
+      }
+      std::thread::sleep(Duration::from_millis(1));
     }
     Err(last.unwrap_or_else(|| Error::new("ENOENT", "open_or_create kept racing with unlink")))
   }
@@ -348,12 +590,13 @@ impl SharedMap {
   }
 
   fn from_parts(
-    shm: Shmem,
+    backing: Backing,
     mem: Mem,
     layout: Layout,
     name: &str,
     created_at_ms: u64,
     creator_pid: u32,
+    opts: &Options,
   ) -> Self {
     let pid = sys::current_pid();
     let lane = claim_lane(&mem, pid);
@@ -362,14 +605,22 @@ impl SharedMap {
       layout,
       name: name.to_string(),
       pid,
-      owner: sys::owner_word(),
       lane,
       created_at_ms,
       creator_pid,
       clock_offset: AtomicU64::new(0),
-      lock_timeout_ms: AtomicU64::new(lock::DEFAULT_TIMEOUT.as_millis() as u64),
-      _shm: shm,
+      clock_fixed: AtomicU64::new(0),
+      lock_timeout_ms: AtomicU64::new(
+        opts.lock_timeout.as_millis().clamp(1, u64::MAX as u128) as u64
+      ),
+      _backing: backing,
     }
+  }
+
+  /// The hash of `key` in this map (its seed is the segment's own).
+  #[doc(hidden)]
+  pub fn key_hash(&self, key: &[u8]) -> u64 {
+    self.layout.hash(key)
   }
 
   /// The map's name (without the OS prefix).
@@ -387,6 +638,8 @@ impl SharedMap {
       default_ttl_ms: self.layout.default_ttl_ms,
       mode: 0,
       shards: Some(self.layout.shards),
+      lock_timeout: Duration::from_millis(self.lock_timeout_ms.load(Relaxed)),
+      hash_seed: Some(self.layout.seed),
     }
   }
 
@@ -408,12 +661,20 @@ impl SharedMap {
 
   #[inline]
   fn now(&self) -> u64 {
-    sys::wall_ms().wrapping_add(self.clock_offset.load(Relaxed))
+    match self.clock_fixed.load(Relaxed) {
+      0 => sys::wall_ms(),
+      t => t,
+    }
+    .wrapping_add(self.clock_offset.load(Relaxed))
   }
 
   #[inline]
   fn coarse_now(&self) -> u64 {
-    sys::coarse_ms().wrapping_add(self.clock_offset.load(Relaxed))
+    match self.clock_fixed.load(Relaxed) {
+      0 => sys::coarse_ms(),
+      t => t,
+    }
+    .wrapping_add(self.clock_offset.load(Relaxed))
   }
 
   #[inline]
@@ -426,7 +687,7 @@ impl SharedMap {
   }
 
   #[inline]
-  fn lane_word(&self, f: u64) -> &AtomicU64 {
+  fn lane_word(&self, f: u64) -> &Shared64 {
     self.mem.a64(LANES_OFF + self.lane as u64 * LANE_BYTES + f)
   }
 
@@ -473,30 +734,41 @@ impl SharedMap {
   fn lock(&self, sh: u32) -> Result<Guard<'_>, Error> {
     let s = self.shard(sh);
     let timeout = Duration::from_millis(self.lock_timeout_ms.load(Relaxed));
+    let ctx = LockCtx {
+      reinit: s.h64(S_REINIT),
+      holder_ns: s.h64(S_HOLDER_NS),
+      timeout,
+    };
+    let me = lock::me();
     // SAFETY: the lock bytes of a shard of our validated layout, initialised
     // by the creator before READY.
-    let got = unsafe { lock::acquire(s.lock_ptr(), timeout, self.owner) };
+    let got = unsafe { lock::acquire(s.lock_ptr(), &ctx, me) };
     let how = match got {
       Ok(how) => how,
-      Err(LockError::TimedOut) => {
+      Err(LockError::TimedOut { holder }) => {
+        let by = match holder {
+          Some(pid) => format!("held by pid {pid}"),
+          None => "its holder is unknown".to_string(),
+        };
         return Err(Error::new(
           "ETIMEDOUT",
           format!(
-            "shard {sh} of {:?} stayed locked for {} ms (a stopped process holds it, or its lock word is damaged)",
+            "shard {sh} of shared map {:?} stayed locked for {} ms, {by} (a stopped process holds it, or its lock word is damaged)",
             self.name,
             timeout.as_millis()
           ),
-        ))
+        ));
       }
       Err(LockError::Failed(e)) => {
         return Err(ecorrupt(format!(
-          "shard {sh} lock is unusable: {}",
+          "shard {sh} lock of shared map {:?} is unusable: {}",
+          self.name,
           std::io::Error::from_raw_os_error(e)
         )))
       }
     };
     // SAFETY: we hold the lock of shard `sh` (acquire succeeded).
-    let mut g = unsafe { Guard::new(s, self.now()) };
+    let mut g = unsafe { Guard::new(s, self.now(), me) };
     match how {
       Acquired::Clean => {
         if s.seq().load(Relaxed) & 1 == 1 {
@@ -595,7 +867,7 @@ impl SharedMap {
     copy: bool,
     buf: &mut Vec<u8>,
   ) -> Result<Option<(u32, u64)>, Error> {
-    self.read_hashed(key, hash_key(key), count, bump, copy, buf)
+    self.read_hashed(key, self.layout.hash(key), count, bump, copy, buf)
   }
 
   /// [`Self::read_raw`] with the key's hash already computed.
@@ -739,7 +1011,7 @@ impl SharedMap {
     let mut hashes = [0u64; WINDOW];
     for (w, window) in keys.chunks(WINDOW).enumerate() {
       for (h, key) in hashes.iter_mut().zip(window) {
-        *h = hash_key(key);
+        *h = self.layout.hash(key);
         self.shard(self.layout.shard_of(*h)).prefetch_lookup(*h);
       }
       for (j, (key, &h)) in window.iter().zip(&hashes).enumerate() {
@@ -771,7 +1043,7 @@ impl SharedMap {
   pub fn set(&self, key: &[u8], value: ValueRef<'_>, ttl_ms: Option<u64>) -> Result<(), Error> {
     self.check_key(key)?;
     let enc = self.check_value(value)?;
-    let h = hash_key(key);
+    let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let expires = self.expiry(g.now, ttl_ms);
@@ -789,7 +1061,7 @@ impl SharedMap {
   pub fn add(&self, key: &[u8], value: ValueRef<'_>, ttl_ms: Option<u64>) -> Result<bool, Error> {
     self.check_key(key)?;
     let enc = self.check_value(value)?;
-    let h = hash_key(key);
+    let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let expires = self.expiry(g.now, ttl_ms);
@@ -835,7 +1107,7 @@ impl SharedMap {
     ttl_ms: Option<u64>,
   ) -> Result<Value, Error> {
     self.check_key(key)?;
-    let h = hash_key(key);
+    let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let found = g.find(h, key)?;
@@ -915,7 +1187,7 @@ impl SharedMap {
     }
     let want = expected.encode();
     let enc = self.check_value(value)?;
-    let h = hash_key(key);
+    let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let Some(f) = g.find(h, key)? else {
@@ -936,7 +1208,7 @@ impl SharedMap {
     if key.len() > self.layout.max_key as usize {
       return Ok(false);
     }
-    let h = hash_key(key);
+    let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let Some(f) = g.find(h, key)? else {
@@ -971,7 +1243,8 @@ impl SharedMap {
       if left == 0 {
         break;
       }
-      let n = self.write_op(sh, |g| g.evict_older_than(cutoff_ms, left))?;
+      let mut n = 0;
+      self.write_op(sh, |g| g.evict_older_than(cutoff_ms, left, &mut n))?;
       total += n;
       left -= n;
     }
@@ -982,7 +1255,9 @@ impl SharedMap {
   pub fn purge_expired(&self) -> Result<u64, Error> {
     let mut total = 0;
     for sh in 0..self.layout.shards {
-      total += self.write_op(sh, |g| g.purge_expired())?;
+      let mut n = 0;
+      self.write_op(sh, |g| g.purge_expired(&mut n))?;
+      total += n;
     }
     Ok(total)
   }
@@ -1171,6 +1446,14 @@ impl SharedMap {
   pub fn debug_advance_clock(&self, ms: u64) {
     self.clock_offset.fetch_add(ms, Relaxed);
   }
+
+  /// Stops this handle's clock at `ms` since the epoch (`None`: the wall
+  /// clock again); [`debug_advance_clock`](Self::debug_advance_clock) still
+  /// moves it. TTL tests then do not depend on how fast they run.
+  #[doc(hidden)]
+  pub fn debug_set_clock(&self, ms: Option<u64>) {
+    self.clock_fixed.store(ms.unwrap_or(0), Relaxed);
+  }
 }
 
 #[inline]
@@ -1214,4 +1497,53 @@ fn claim_lane(mem: &Mem, pid: u32) -> u32 {
     }
   }
   0
+}
+
+/// What `open_inner` found.
+enum Opened {
+  Map(SharedMap),
+  /// A segment whose creator is gone but never made it READY.
+  Uninit {
+    #[allow(dead_code)]
+    ino: u64,
+    #[allow(dead_code)]
+    dev: u64,
+  },
+}
+
+/// The first 128 header bytes, read with 4-byte loads (the size they are
+/// written with).
+fn read_header(mem: &Mem) -> [u8; 128] {
+  let mut h = [0u8; 128];
+  for (w, chunk) in h.chunks_exact_mut(4).enumerate() {
+    chunk.copy_from_slice(&mem.a32(w as u64 * 4).load(Relaxed).to_le_bytes());
+  }
+  h
+}
+
+fn named(name: &str, mut e: Error) -> Error {
+  if !e.message.contains(name) {
+    e.message = format!("shared map {name:?}: {}", e.message);
+  }
+  e
+}
+
+fn eexist(name: &str) -> Error {
+  Error::new(
+    "EEXIST",
+    format!("a shared map named {name:?} already exists"),
+  )
+}
+
+fn enoent(name: &str) -> Error {
+  Error::new("ENOENT", format!("no shared map named {name:?}"))
+}
+
+fn euninit(name: &str) -> Error {
+  Error::new(
+    "EUNINIT",
+    format!(
+      "shared map {name:?} exists but was never initialised: its creator died while creating it (SharedMap.openOrCreate takes it over; or unlink it)"
+    ),
+  )
 }

@@ -11,10 +11,12 @@
 //! the same key).
 
 use std::collections::HashMap;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+use std::sync::atomic::{fence, Ordering::*};
 
 use crate::error::Error;
 use crate::layout::*;
+pub(crate) use crate::mem::Mem;
+use crate::mem::{Shared32, Shared64};
 use crate::value::{
   is_bytes_tag, valid_tag_len, Encoded, TAG_BIGINT, TAG_BOOL, TAG_NULL, TAG_NUMBER,
 };
@@ -24,73 +26,6 @@ macro_rules! hook {
     #[cfg(feature = "test-hooks")]
     crate::hooks::hit(crate::hooks::point::$p);
   };
-}
-
-/// The mapping: a base pointer and its length.
-#[derive(Clone, Copy)]
-pub(crate) struct Mem {
-  base: *mut u8,
-  len: u64,
-}
-
-impl Mem {
-  /// # Safety
-  /// `base..base+len` is a live shared mapping, 64-byte aligned, that stays
-  /// mapped for as long as this `Mem` (or anything borrowed from it) is used.
-  pub(crate) unsafe fn new(base: *mut u8, len: u64) -> Mem {
-    Mem { base, len }
-  }
-
-  pub(crate) fn len(&self) -> u64 {
-    self.len
-  }
-
-  #[inline(always)]
-  pub(crate) fn ptr(&self, off: u64) -> *mut u8 {
-    debug_assert!(off < self.len);
-    // SAFETY: every offset is computed from a validated `Layout` whose
-    // `total` is at most `len`, so the result stays inside the mapping.
-    unsafe { self.base.add(off as usize) }
-  }
-
-  #[inline(always)]
-  pub(crate) fn a32(&self, off: u64) -> &AtomicU32 {
-    debug_assert!(off.is_multiple_of(4) && off + 4 <= self.len);
-    // SAFETY: in bounds (see `ptr`), 4-aligned (all u32 fields are at
-    // offsets ≡ 0 mod 4 from 64-aligned regions of a page-aligned mapping);
-    // all access to shared memory goes through atomics, so concurrent writes
-    // by other processes are not data races.
-    unsafe { &*(self.ptr(off) as *const AtomicU32) }
-  }
-
-  #[inline(always)]
-  pub(crate) fn a64(&self, off: u64) -> &AtomicU64 {
-    debug_assert!(off.is_multiple_of(8) && off + 8 <= self.len);
-    // SAFETY: as in `a32`, with 8-byte alignment.
-    unsafe { &*(self.ptr(off) as *const AtomicU64) }
-  }
-
-  /// Asks the CPU to start loading the cache line at `off` (no effect on
-  /// other architectures). Never faults, so it may run before any check.
-  #[inline(always)]
-  pub(crate) fn prefetch(&self, off: u64) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint and never faults; `ptr` keeps the
-    // address inside the mapping; SSE is part of the x86_64 baseline.
-    unsafe {
-      core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-        self.ptr(off) as *const i8
-      )
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = off;
-  }
-
-  #[inline(always)]
-  pub(crate) fn a8(&self, off: u64) -> &AtomicU8 {
-    // SAFETY: as in `a32`; u8 needs no alignment.
-    unsafe { &*(self.ptr(off) as *const AtomicU8) }
-  }
 }
 
 /// A slot index proven `< layout.slots`.
@@ -123,15 +58,15 @@ pub(crate) struct Shard<'a> {
 
 impl<'a> Shard<'a> {
   #[inline(always)]
-  pub(crate) fn h32(&self, f: u64) -> &'a AtomicU32 {
+  pub(crate) fn h32(&self, f: u64) -> &'a Shared32 {
     self.m.a32(self.base + f)
   }
   #[inline(always)]
-  pub(crate) fn h64(&self, f: u64) -> &'a AtomicU64 {
+  pub(crate) fn h64(&self, f: u64) -> &'a Shared64 {
     self.m.a64(self.base + f)
   }
   #[inline(always)]
-  pub(crate) fn seq(&self) -> &'a AtomicU64 {
+  pub(crate) fn seq(&self) -> &'a Shared64 {
     self.h64(S_SEQ)
   }
   #[inline(always)]
@@ -144,7 +79,7 @@ impl<'a> Shard<'a> {
     (raw < self.l.slots).then_some(Idx(raw))
   }
   #[inline(always)]
-  fn bucket(&self, b: u32) -> &'a AtomicU32 {
+  fn bucket(&self, b: u32) -> &'a Shared32 {
     let b = b & (self.l.buckets - 1);
     self.m.a32(self.base + self.l.buckets_off + b as u64 * 4)
   }
@@ -153,11 +88,11 @@ impl<'a> Shard<'a> {
     self.base + self.l.slots_off + i.0 as u64 * self.l.slot_size
   }
   #[inline(always)]
-  pub(crate) fn s32(&self, i: Idx, f: u64) -> &'a AtomicU32 {
+  pub(crate) fn s32(&self, i: Idx, f: u64) -> &'a Shared32 {
     self.m.a32(self.slot(i) + f)
   }
   #[inline(always)]
-  pub(crate) fn s64(&self, i: Idx, f: u64) -> &'a AtomicU64 {
+  pub(crate) fn s64(&self, i: Idx, f: u64) -> &'a Shared64 {
     self.m.a64(self.slot(i) + f)
   }
   #[inline(always)]
@@ -173,7 +108,7 @@ impl<'a> Shard<'a> {
     self.s32(i, F_STATE).load(Relaxed)
   }
   #[inline(always)]
-  pub(crate) fn val_word(&self, i: Idx) -> &'a AtomicU64 {
+  pub(crate) fn val_word(&self, i: Idx) -> &'a Shared64 {
     self.m.a64(self.val_off(i))
   }
 
@@ -441,6 +376,8 @@ pub(crate) struct Guard<'a> {
   pub s: Shard<'a>,
   open: bool,
   pub now: u64,
+  /// The lock word this process acquired with (lease lock).
+  me: u64,
 }
 
 impl Drop for Guard<'_> {
@@ -449,18 +386,19 @@ impl Drop for Guard<'_> {
       self.repair();
     }
     // SAFETY: a Guard exists only while this thread holds the shard lock.
-    unsafe { crate::lock::release(self.s.lock_ptr()) };
+    unsafe { crate::lock::release(self.s.lock_ptr(), self.me) };
   }
 }
 
 impl<'a> Guard<'a> {
   /// # Safety
   /// The calling thread holds the lock of shard `s`.
-  pub(crate) unsafe fn new(s: Shard<'a>, now: u64) -> Self {
+  pub(crate) unsafe fn new(s: Shard<'a>, now: u64, me: u64) -> Self {
     Guard {
       s,
       open: false,
       now,
+      me,
     }
   }
 
@@ -820,9 +758,10 @@ impl<'a> Guard<'a> {
     self.s.val_word(i).store(w, Relaxed);
   }
 
-  /// Removes every expired entry; recomputes `next_expiry`.
-  fn scan_expired(&mut self) -> Result<u64, Fault> {
-    let mut removed = 0;
+  /// Removes every expired entry; recomputes `next_expiry`. Adds each
+  /// removal to `removed` (and to the stats) as it happens, so a count
+  /// survives a fault and repair half-way.
+  fn scan_expired(&mut self, removed: &mut u64) -> Result<(), Fault> {
     let mut next = u64::MAX;
     for raw in 0..self.s.l.slots {
       let i = Idx(raw);
@@ -832,7 +771,8 @@ impl<'a> Guard<'a> {
       let e = self.s.s64(i, F_EXPIRES).load(Relaxed);
       if expired(e, self.now) {
         self.remove_slot(i)?;
-        removed += 1;
+        self.stat(S_EXPIRATIONS, 1);
+        *removed += 1;
       } else if e != 0 {
         next = next.min(e);
       }
@@ -840,18 +780,15 @@ impl<'a> Guard<'a> {
     self.begin();
     self.s.h64(S_NEXT_EXPIRY).store(next, Relaxed);
     self.s.h64(S_LAST_SCAN).store(self.now, Relaxed);
-    if removed > 0 {
-      self.stat(S_EXPIRATIONS, removed);
-    }
-    Ok(removed)
+    Ok(())
   }
 
-  /// Public entry for `purge_expired`.
-  pub(crate) fn purge_expired(&mut self) -> Result<u64, Fault> {
+  /// Public entry for `purge_expired`: adds what it removes to `removed`.
+  pub(crate) fn purge_expired(&mut self, removed: &mut u64) -> Result<(), Fault> {
     if self.now < self.s.h64(S_NEXT_EXPIRY).load(Relaxed) {
-      return Ok(0);
+      return Ok(());
     }
-    self.scan_expired()
+    self.scan_expired(removed)
   }
 
   /// Ensures `len < cap_per_shard` before an insert: reclaims expired
@@ -870,7 +807,7 @@ impl<'a> Guard<'a> {
       // mode rate-limits the O(slots) scan to once a second per shard.
       let last = self.s.h64(S_LAST_SCAN).load(Relaxed);
       if self.s.l.eviction == Eviction::None || self.now.saturating_sub(last) >= 1000 {
-        self.scan_expired()?;
+        self.scan_expired(&mut 0)?;
       }
     }
     if self.len() < cap {
@@ -925,9 +862,18 @@ impl<'a> Guard<'a> {
     Ok(())
   }
 
-  /// Evicts entries last accessed before `cutoff` (oldest first), at most
-  /// `budget`. Returns how many.
-  pub(crate) fn evict_older_than(&mut self, cutoff: u64, budget: u64) -> Result<u64, Fault> {
+  /// Evicts entries last accessed before `cutoff` (oldest first) until
+  /// `done` reaches `budget`, adding each eviction to `done` as it happens
+  /// (so a retry after a repair continues the count instead of restarting it).
+  pub(crate) fn evict_older_than(
+    &mut self,
+    cutoff: u64,
+    budget: u64,
+    done: &mut u64,
+  ) -> Result<(), Fault> {
+    if *done >= budget {
+      return Ok(());
+    }
     let mut cands = Vec::new();
     for raw in 0..self.s.l.slots {
       let i = Idx(raw);
@@ -939,18 +885,15 @@ impl<'a> Guard<'a> {
       }
     }
     cands.sort_unstable_by_key(|c| (c.0, c.1 .0));
-    let mut n = 0;
     for (_, i) in cands {
-      if n >= budget {
+      if *done >= budget {
         break;
       }
       self.remove_slot(i)?;
-      n += 1;
+      self.stat(S_EVICTIONS, 1);
+      *done += 1;
     }
-    if n > 0 {
-      self.stat(S_EVICTIONS, n);
-    }
-    Ok(n)
+    Ok(())
   }
 
   /// Frees every slot (`clear`).
@@ -1013,7 +956,7 @@ impl<'a> Guard<'a> {
     if !valid_tag_len(tag, vlen, self.s.l.max_value) || self.s.read_key(i, key).is_err() {
       return false;
     }
-    hash_key(key) == self.s.s64(i, F_HASH).load(Relaxed)
+    self.s.l.hash(key) == self.s.s64(i, F_HASH).load(Relaxed)
   }
 
   /// Rebuilds the shard's derived structures from its slots (see the module

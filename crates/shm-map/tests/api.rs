@@ -286,17 +286,30 @@ fn options_are_validated_and_reported() {
     default_ttl_ms: 12_345,
     mode: 0o600,
     shards: Some(8),
+    lock_timeout: std::time::Duration::from_millis(1234),
+    hash_seed: None,
   };
   let m = SharedMap::create(&n, &o).unwrap();
+  let seed = m.options().hash_seed;
+  assert!(seed.is_some());
   let got = SharedMap::open(&n).unwrap().options();
   assert_eq!(
     got,
     Options {
       mode: 0,
+      hash_seed: seed,
+      lock_timeout: std::time::Duration::from_secs(5),
       ..o.clone()
     }
   );
-  assert_eq!(m.options(), Options { mode: 0, ..o });
+  assert_eq!(
+    m.options(),
+    Options {
+      mode: 0,
+      hash_seed: seed,
+      ..o
+    }
+  );
   let st = m.stats();
   assert_eq!(st.memory_bytes as usize, m.segment_len());
   assert_eq!(
@@ -399,6 +412,7 @@ fn ttl_expiry_with_injected_clock() {
     },
   )
   .unwrap();
+  m.debug_set_clock(Some(1_700_000_000_000));
   m.set(b"default", ValueRef::Number(1.0), None).unwrap();
   m.set(b"short", ValueRef::Number(2.0), Some(1_000)).unwrap();
   m.set(b"forever", ValueRef::Number(3.0), Some(0)).unwrap();
@@ -804,12 +818,45 @@ fn one_handle_many_threads() {
 }
 
 #[test]
-fn key_hash_is_frozen() {
-  // Every process and build must agree: xxh3-64 with the fixed seed. The
-  // constants were cross-checked against the reference C xxHash
+fn key_hash_is_xxh3_with_the_segment_seed() {
+  // Every process must agree: xxh3-64 with the seed kept in the segment's
+  // header. The constants were cross-checked against the reference C xxHash
   // (python-xxhash: xxh3_64_intdigest(key, seed=0x6c72756b69745331)).
-  assert_eq!(lrukit_shm_map::key_hash(b"hello"), KEY_HASH_HELLO);
-  assert_eq!(lrukit_shm_map::key_hash(b""), KEY_HASH_EMPTY);
+  let n = Name::new("hashseed");
+  let o = Options {
+    hash_seed: Some(0x6c72_756b_6974_5331),
+    ..Options::new(16)
+  };
+  let m = SharedMap::create(&n, &o).unwrap();
+  assert_eq!(m.key_hash(b"hello"), KEY_HASH_HELLO);
+  assert_eq!(m.key_hash(b""), KEY_HASH_EMPTY);
+  let other = SharedMap::open(&n).unwrap();
+  assert_eq!(
+    other.key_hash(b"hello"),
+    KEY_HASH_HELLO,
+    "openers read the seed"
+  );
+}
+
+#[test]
+fn every_new_map_draws_its_own_hash_seed() {
+  let a = Name::new("seed-a");
+  let b = Name::new("seed-b");
+  let ma = SharedMap::create(&a, &Options::new(16)).unwrap();
+  let mb = SharedMap::create(&b, &Options::new(16)).unwrap();
+  assert_ne!(ma.options().hash_seed, mb.options().hash_seed);
+  assert_ne!(ma.key_hash(b"k"), mb.key_hash(b"k"));
+  // Both still work, and a reopen of each hashes like its creator.
+  ma.set(b"k", ValueRef::Number(1.0), None).unwrap();
+  mb.set(b"k", ValueRef::Number(2.0), None).unwrap();
+  assert_eq!(
+    SharedMap::open(&a).unwrap().get(b"k").unwrap(),
+    Some(Value::Number(1.0))
+  );
+  assert_eq!(
+    SharedMap::open(&b).unwrap().get(b"k").unwrap(),
+    Some(Value::Number(2.0))
+  );
 }
 const KEY_HASH_HELLO: u64 = 4362416240539089945;
 const KEY_HASH_EMPTY: u64 = 1255879996591552661;

@@ -204,12 +204,13 @@ fn every_header_byte_is_checked() {
     m.debug_corrupt(off, b);
   }
   SharedMap::open(&n).unwrap();
-  // A segment whose creator died before READY: bounded wait, then ECORRUPT.
+  // Not READY and nobody holds the creation lock: its creator is gone.
+  // `open` says so at once with its own code.
   m.debug_corrupt(12, 0);
   let t = Instant::now();
   let e = SharedMap::open(&n).unwrap_err();
-  assert_eq!(e.code, "ECORRUPT", "{e}");
-  assert!(t.elapsed() < Duration::from_secs(4));
+  assert_eq!(e.code, "EUNINIT", "{e}");
+  assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
   m.debug_corrupt(12, 1);
   SharedMap::open(&n).unwrap();
 }
@@ -223,6 +224,8 @@ fn damaged_shard_structures_are_repaired_on_access() {
     &n,
     &Options {
       shards: Some(1),
+      // Which damage an operation meets depends on where keys hash: fix it.
+      hash_seed: Some(0x6c72_756b_6974_5331),
       ..opts(64)
     },
   )
