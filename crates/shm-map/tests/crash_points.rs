@@ -43,7 +43,7 @@ fn options(eviction: Eviction) -> Options {
     max_key_bytes: 16,
     max_value_bytes: 24,
     eviction,
-    hash_seed: Some(0x5eed_0f_c4a5),
+    hash_seed: Some(0x005e_ed0f_c4a5),
     lock_timeout: Duration::from_secs(5),
     ..Options::default()
   }
