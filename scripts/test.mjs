@@ -1,5 +1,6 @@
 // `npm test`: every check the project has, in order, stopping at the first failure.
-//   Rust: fmt, clippy (workspace, and the no_std crate without default features), cargo test
+//   Rust: fmt, clippy (workspace, the no_std crate without default features, shm-map with the
+//         lease lock), cargo test (workspace, shm-map again with the lease lock)
 //   JS:   build the addon if needed, ava on this Node (and on every Node binary listed in
 //         LRUKIT_EXTRA_NODES, separated by the path delimiter), tsc over a consumer file,
 //         the same specs under Bun, oxlint.
@@ -21,7 +22,15 @@ const steps = [
     'cargo',
     ['clippy', '-p', 'lrukit-array-lru', '--no-default-features', '--', '-D', 'warnings'],
   ],
+  [
+    'cargo clippy (shm-map, lease lock)',
+    'cargo',
+    ['clippy', '-p', 'lrukit-shm-map', '--all-targets', '--features', 'lease-lock', '--', '-D', 'warnings'],
+  ],
   ['cargo test', 'cargo', ['test', '--workspace']],
+  // The owner-pid lease lock (macOS/Windows) runs here too: every shm-map
+  // test, crash points and kill loop included, with the other lock kind.
+  ['cargo test (shm-map, lease lock)', 'cargo', ['test', '-p', 'lrukit-shm-map', '--features', 'lease-lock']],
   ['cargo test (no_std)', 'cargo', ['test', '-p', 'lrukit-array-lru', '--no-default-features']],
   ['build addon', null, () => buildIfNeeded()],
   ['ava (node ' + process.version + ')', process.execPath, ['--expose-gc', join(root, 'node_modules/ava/entrypoints/cli.mjs')]],
