@@ -387,9 +387,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
 
   /// Like [`TimedLru::insert`], but when a full unbounded cache cannot grow
   /// (its next table would exceed the limit or cannot be allocated) returns
-  /// the error and changes nothing: `key` and `value` are dropped, nothing
-  /// stored is lost. Growth doubles the table, or stops at the largest table
-  /// within the limit. A bounded cache never fails here.
+  /// the error and changes nothing: the new pair goes to `dispose` unstored,
+  /// nothing stored is lost. Growth doubles the table, or stops at the
+  /// largest table within the limit. A bounded cache never fails here.
   #[inline]
   pub fn try_insert(
     &mut self,
@@ -397,10 +397,18 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     value: V,
     timestamp: f64,
     expires_at: f64,
-    dispose: impl FnMut(K, Stamped<V>),
+    mut dispose: impl FnMut(K, Stamped<V>),
   ) -> Result<(), TimedLruError> {
     if self.must_grow(&key) {
-      self.try_grow()?;
+      if let Err(e) = self.try_grow() {
+        let refused = Stamped {
+          value,
+          timestamp,
+          expires_at,
+        };
+        dispose(key, refused);
+        return Err(e);
+      }
     }
     self.put(key, value, timestamp, expires_at, dispose);
     Ok(())
@@ -649,7 +657,11 @@ mod tests {
     // 64 -> 128 doubled; 256 would exceed the limit, so it stopped at 200.
     assert_eq!(c.len(), 200);
     assert_eq!(c.lru.cap(), 200);
-    let e = c.try_insert(1000, 0, 0.0, f64::INFINITY, keep);
+    let mut refused = Vec::new();
+    let e = c.try_insert(1000, 7, 0.0, f64::INFINITY, |k, v| {
+      refused.push((k, v.value))
+    });
+    assert_eq!(refused, [(1000, 7)], "the refused pair goes to dispose");
     assert_eq!(
       e,
       Err(TimedLruError::OverLimit {
