@@ -35,11 +35,17 @@ export interface LruCache extends Iterable<[LruKey, unknown]> {
   /**
    * Stores `value` under `key` as the most recently used entry, updating an existing entry in place.
    * A full cache evicts its least recently used entry first. Returns the cache.
+   * An unbounded cache that cannot grow (its next table would exceed physical memory, or the
+   * allocator refuses it) throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY` and stores nothing.
    */
   set(key: LruKey, value: unknown, options?: LruSetOptions): this
   /** Removes `key`; true when a live entry was removed. */
   delete(key: LruKey): boolean
-  /** Looks up many keys in one native call; values in order, `undefined` for misses. Promotes like `get`. */
+  /**
+   * Looks up many keys in one native call; values in order, `undefined` for misses. Promotes like `get`.
+   * Every key is read into a native buffer first (its bytes plus about 8 per key); a buffer that cannot
+   * be allocated throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
+   */
   getMany(keys: ReadonlyArray<LruKey>): unknown[]
   /** Stores many `[key, value]` pairs in one native call, in order. Returns the cache. */
   setMany(entries: ReadonlyArray<readonly [LruKey, unknown]>): this
@@ -185,9 +191,15 @@ export type JsFlowTable = FlowTable
  * Every entry records an insert timestamp (`Date.now()` unless given) and may
  * carry a TTL; an expired entry is never returned and counts as missing.
  *
+ * Memory: a bounded cache allocates `capacity * 88` bytes at construction
+ * (88 bytes per entry slot, used or not; keys over 23 bytes, string values
+ * over 24 bytes and bigints add their own allocation).
+ *
  * Errors: `RangeError` with code `ERR_LRUKIT_INVALID_CAPACITY`,
- * `ERR_LRUKIT_INVALID_TTL` or `ERR_LRUKIT_INVALID_TIMESTAMP`; `TypeError` with
- * code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
+ * `ERR_LRUKIT_INVALID_TTL`, `ERR_LRUKIT_INVALID_TIMESTAMP` or
+ * `ERR_LRUKIT_OUT_OF_MEMORY` (the table, or a buffer sized from the
+ * arguments, cannot be allocated; the message gives the bytes); `TypeError`
+ * with code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
  */
 export declare class LruCache {
   constructor(options?: LruCacheOptions | undefined | null)
@@ -357,8 +369,11 @@ export interface FlowTableOptions {
 /** Options for `new LruCache(options)`. */
 export interface LruCacheOptions {
   /**
-   * Maximum number of entries: a positive integer, or `Infinity` for an
-   * unbounded cache that is pruned only by `popLru()`/`delete()`.
+   * Maximum number of entries: a positive integer up to 4,294,967,294, or
+   * `Infinity` for an unbounded cache that is pruned only by
+   * `popLru()`/`delete()`. A bounded cache allocates `capacity * 88` bytes
+   * here; a table larger than the machine's physical memory, or one the
+   * system refuses, throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
    */
   capacity: number
   /** Default time-to-live in milliseconds; `0`/`Infinity`/omitted = never expires. */

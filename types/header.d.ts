@@ -35,11 +35,17 @@ export interface LruCache extends Iterable<[LruKey, unknown]> {
   /**
    * Stores `value` under `key` as the most recently used entry, updating an existing entry in place.
    * A full cache evicts its least recently used entry first. Returns the cache.
+   * An unbounded cache that cannot grow (its next table would exceed physical memory, or the
+   * allocator refuses it) throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY` and stores nothing.
    */
   set(key: LruKey, value: unknown, options?: LruSetOptions): this
   /** Removes `key`; true when a live entry was removed. */
   delete(key: LruKey): boolean
-  /** Looks up many keys in one native call; values in order, `undefined` for misses. Promotes like `get`. */
+  /**
+   * Looks up many keys in one native call; values in order, `undefined` for misses. Promotes like `get`.
+   * Every key is read into a native buffer first (its bytes plus about 8 per key); a buffer that cannot
+   * be allocated throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
+   */
   getMany(keys: ReadonlyArray<LruKey>): unknown[]
   /** Stores many `[key, value]` pairs in one native call, in order. Returns the cache. */
   setMany(entries: ReadonlyArray<readonly [LruKey, unknown]>): this

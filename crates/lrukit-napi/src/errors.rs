@@ -51,3 +51,6 @@ pub fn error(env: &Env, code: &str, msg: &str) -> Error {
     Err(e) => e,
   }
 }
+/// Memory for a table or a buffer sized from the caller's input could not be
+/// had (the message gives the bytes requested).
+pub const OUT_OF_MEMORY: &str = "ERR_LRUKIT_OUT_OF_MEMORY";

@@ -19,11 +19,12 @@ pub(crate) enum Helper {
   /// arrive in one call (no per-element stores) and object literals share
   /// one hidden class.
   ExpiredObjects,
-  /// `(keys)`: `[s, lens]` where `s` concatenates the string keys and
-  /// `lens[i]` is the UTF-16 length of string key `i`, or 0xFFFFFFFF for a
-  /// key of another type. The loop reads the strings in JavaScript, where
-  /// the cache misses of consecutive keys overlap; through Node-API each key
-  /// costs a type check and a copy, one miss after another.
+  /// `(keys, from, to)`: `[s, lens]` where `s` concatenates the string keys
+  /// of `keys[from..to]` and `lens[i - from]` is the UTF-16 length of string
+  /// key `i`, or 0xFFFFFFFF for a key of another type (the caller bounds
+  /// `to - from`, see `key::encode_all`). The loop reads the strings in
+  /// JavaScript, where the cache misses of consecutive keys overlap; through
+  /// Node-API each key costs a type check and a copy, one miss after another.
   PackKeys,
 }
 
@@ -34,10 +35,10 @@ const SOURCES: [&str; COUNT] = [
      for (let i = 0, n = out.length; i < kv.length; i += 2, n++) \
        out[n] = { key: kv[i], value: kv[i + 1], lastSeen: times[base + (i >> 1)] }; \
      return out })",
-  "(function lrukitPackKeys(keys) { \
-     const n = keys.length, lens = new Uint32Array(n); let s = ''; \
-     for (let i = 0; i < n; i++) { const k = keys[i]; \
-       if (typeof k === 'string') { s += k; lens[i] = k.length } else lens[i] = 0xffffffff } \
+  "(function lrukitPackKeys(keys, from, to) { \
+     const lens = new Uint32Array(to - from); let s = ''; \
+     for (let i = from; i < to; i++) { const k = keys[i]; \
+       if (typeof k === 'string') { s += k; lens[i - from] = k.length } else lens[i - from] = 0xffffffff } \
      return [s, lens] })",
 ];
 

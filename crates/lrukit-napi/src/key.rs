@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 
 use crate::errors;
 use crate::helpers::{self, Helper};
+use crate::memory;
 
 /// Stored form of a key.
 pub type KeyBytes = SmallVec<[u8; 24]>;
@@ -64,6 +65,7 @@ impl KeyScratch {
         // the conversion. The slice is copied before this call returns.
         match unsafe { <&[u8]>::from_napi_value(env.raw(), raw) } {
           Ok(bytes) => {
+            memory::reserve(env, &mut self.buf, bytes.len() + 1, "reading a byte key")?;
             self.buf.push(TAG_BYTES);
             self.buf.extend_from_slice(bytes);
           }
@@ -86,6 +88,7 @@ fn invalid_key(env: &Env) -> napi::Error {
 
 /// Appends the UTF-8 bytes of the JS string `raw` to `out` with at most two
 /// N-API calls and no allocation when the string fits the spare capacity.
+/// Room that cannot be had throws `ERR_LRUKIT_OUT_OF_MEMORY`.
 pub fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<()> {
   let start = out.len();
   let spare = out.capacity() - start;
@@ -118,7 +121,7 @@ pub fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<(
     sys::napi_get_value_string_utf8(env.raw(), raw, std::ptr::null_mut(), 0, &mut written)
   };
   napi::check_status!(status)?;
-  out.reserve(written + 1);
+  memory::reserve(env, out, written + 1, "reading a string")?;
   // SAFETY: `out` now has at least `written + 1` spare bytes.
   let status = unsafe {
     sys::napi_get_value_string_utf8(
@@ -159,6 +162,9 @@ fn push_bigint(out: &mut Vec<u8>, big: &BigInt) {
   }
 }
 
+/// What a failed batch allocation reports.
+const BATCH: &str = "encoding the keys of a batch call";
+
 /// Many encoded keys in one buffer (for batch calls), reused across calls.
 #[derive(Default)]
 pub struct KeyBatch {
@@ -172,15 +178,24 @@ impl KeyBatch {
     self.ends.clear();
   }
 
-  pub fn push(&mut self, key: &[u8]) {
+  /// Appends an encoded key (`ERR_LRUKIT_OUT_OF_MEMORY` if the batch cannot
+  /// grow).
+  pub fn push(&mut self, env: &Env, key: &[u8]) -> Result<()> {
+    memory::reserve(env, &mut self.bytes, key.len(), BATCH)?;
+    memory::reserve(env, &mut self.ends, 1, BATCH)?;
     self.bytes.extend_from_slice(key);
     self.ends.push(self.bytes.len());
+    Ok(())
   }
 
   /// Appends the string key whose UTF-16 code units are `units`, encoded as
   /// `read_utf8` would (a lone surrogate becomes U+FFFD, as in
   /// `napi_get_value_string_utf8`).
-  fn push_utf16(&mut self, units: &[u16]) {
+  fn push_utf16(&mut self, env: &Env, units: &[u16]) -> Result<()> {
+    // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, 4 for 2).
+    let most = units.len().saturating_mul(3).saturating_add(1);
+    memory::reserve(env, &mut self.bytes, most, BATCH)?;
+    memory::reserve(env, &mut self.ends, 1, BATCH)?;
     self.bytes.push(TAG_STR);
     for c in char::decode_utf16(units.iter().copied()) {
       let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
@@ -190,6 +205,7 @@ impl KeyBatch {
         .extend_from_slice(c.encode_utf8(&mut b).as_bytes());
     }
     self.ends.push(self.bytes.len());
+    Ok(())
   }
 
   /// The number of keys.
@@ -213,10 +229,18 @@ impl KeyBatch {
 /// about as much as a few keys).
 const PACK_MIN: u32 = 8;
 
+/// Most keys packed by one call of the `PackKeys` helper: its `Uint32Array`
+/// and string stay small whatever the array's length (an array of length
+/// 2^32 - 1 would otherwise need a 16 GiB typed array before the first key
+/// is even looked at).
+const PACK_CHUNK: u32 = 1 << 16;
+
 /// Encodes every element of `keys` into `batch` (cleared first), in order.
-/// String keys are read in one go through the `PackKeys` helper (see
-/// `helpers.rs`); other keys, small batches and environments without the
-/// helper go through `scratch` one by one. Errors as for `encode`.
+/// String keys are read through the `PackKeys` helper (see `helpers.rs`), up
+/// to [`PACK_CHUNK`] keys per call; other keys, small batches and
+/// environments without the helper go through `scratch` one by one. Errors
+/// as for `encode`; memory for the batch that cannot be had throws
+/// `ERR_LRUKIT_OUT_OF_MEMORY`.
 pub fn encode_all(
   env: &Env,
   keys: &Array,
@@ -232,20 +256,54 @@ pub fn encode_all(
   };
   let Some(pack) = packed else {
     for i in 0..n {
-      batch.push(scratch.encode(env, &crate::raw::element(env, keys, i)?)?);
+      let key = scratch.encode(env, &crate::raw::element(env, keys, i)?)?;
+      batch.push(env, key)?;
     }
     return Ok(());
   };
+  let mut units = Vec::new();
+  let mut from = 0;
+  while from < n {
+    let to = from + (n - from).min(PACK_CHUNK);
+    pack_range(env, pack, keys, from, to, &mut units, scratch, batch)?;
+    from = to;
+  }
+  Ok(())
+}
+
+/// Encodes keys `from..to` of `keys` into `batch` with one call of the
+/// `PackKeys` helper `pack`; `units` is a reusable buffer.
+#[allow(clippy::too_many_arguments)]
+fn pack_range(
+  env: &Env,
+  pack: sys::napi_value,
+  keys: &Array,
+  from: u32,
+  to: u32,
+  units: &mut Vec<u16>,
+  scratch: &mut KeyScratch,
+  batch: &mut KeyBatch,
+) -> Result<()> {
   let raw = env.raw();
+  let unexpected = || napi::Error::from_reason("lrukit: unexpected key pack");
   // SAFETY: plain Node-API calls on this env's thread with handles made
-  // here; the helper returns `[string, Uint32Array(n)]`, which is checked
-  // before use, and the typed array's memory is read only while its handle
-  // is alive in this scope.
+  // here; the helper returns `[string, Uint32Array(to - from)]`, which is
+  // checked before use, and the typed array's memory is read only while its
+  // handle is alive in this scope.
   unsafe {
     let (mut this, mut out) = (std::ptr::null_mut(), std::ptr::null_mut());
     napi::check_status!(sys::napi_get_undefined(raw, &mut this))?;
-    let arg = keys.raw();
-    napi::check_status!(sys::napi_call_function(raw, this, pack, 1, &arg, &mut out))?;
+    let mut args = [keys.raw(), std::ptr::null_mut(), std::ptr::null_mut()];
+    napi::check_status!(sys::napi_create_uint32(raw, from, &mut args[1]))?;
+    napi::check_status!(sys::napi_create_uint32(raw, to, &mut args[2]))?;
+    napi::check_status!(sys::napi_call_function(
+      raw,
+      this,
+      pack,
+      args.len(),
+      args.as_ptr(),
+      &mut out
+    ))?;
     let (mut s, mut lens) = (std::ptr::null_mut(), std::ptr::null_mut());
     napi::check_status!(sys::napi_get_element(raw, out, 0, &mut s))?;
     napi::check_status!(sys::napi_get_element(raw, out, 1, &mut lens))?;
@@ -260,8 +318,8 @@ pub fn encode_all(
       &mut ab,
       &mut offset
     ))?;
-    if kind != sys::TypedarrayType::uint32_array || count != n as usize {
-      return Err(napi::Error::from_reason("lrukit: unexpected key pack"));
+    if kind != sys::TypedarrayType::uint32_array || count != (to - from) as usize {
+      return Err(unexpected());
     }
     let lens = std::slice::from_raw_parts(data as *const u32, count);
     let mut total = 0usize;
@@ -272,7 +330,9 @@ pub fn encode_all(
       0,
       &mut total
     ))?;
-    let mut units = vec![0u16; total + 1];
+    units.clear();
+    memory::reserve(env, units, total + 1, "reading the keys of a batch")?;
+    units.resize(total + 1, 0);
     let mut copied = 0usize;
     napi::check_status!(sys::napi_get_value_string_utf16(
       raw,
@@ -283,16 +343,17 @@ pub fn encode_all(
     ))?;
     units.truncate(copied);
     let mut pos = 0usize;
-    for (i, &len) in lens.iter().enumerate() {
+    for (i, &len) in (from..to).zip(lens) {
       if len == u32::MAX {
-        batch.push(scratch.encode(env, &crate::raw::element(env, keys, i as u32)?)?);
+        let key = scratch.encode(env, &crate::raw::element(env, keys, i)?)?;
+        batch.push(env, key)?;
         continue;
       }
       let end = pos + len as usize;
       let Some(key) = units.get(pos..end) else {
-        return Err(napi::Error::from_reason("lrukit: unexpected key pack"));
+        return Err(unexpected());
       };
-      batch.push_utf16(key);
+      batch.push_utf16(env, key)?;
       pos = end;
     }
   }
@@ -302,6 +363,31 @@ pub fn encode_all(
 /// Copies an encoded lookup key into its stored form.
 pub fn to_stored(bytes: &[u8]) -> KeyBytes {
   KeyBytes::from_slice(bytes)
+}
+
+/// [`to_stored`] that throws `ERR_LRUKIT_OUT_OF_MEMORY` instead of aborting
+/// when a long key's copy cannot be allocated.
+pub fn try_to_stored(env: &Env, bytes: &[u8]) -> Result<KeyBytes> {
+  let mut key = KeyBytes::new();
+  if key.try_reserve_exact(bytes.len()).is_err() {
+    return Err(memory::out_of_memory(
+      env,
+      &format!("storing a key: could not allocate {} bytes", bytes.len()),
+    ));
+  }
+  key.extend_from_slice(bytes);
+  Ok(key)
+}
+
+/// The JS string `raw` as a Rust string (throws `ERR_LRUKIT_OUT_OF_MEMORY`
+/// instead of aborting when its bytes cannot be allocated).
+pub fn read_string(env: &Env, raw: sys::napi_value) -> Result<String> {
+  let mut bytes = Vec::new();
+  read_utf8(env, raw, &mut bytes)?;
+  // N-API writes UTF-8 (lone surrogates become U+FFFD): this only checks.
+  Ok(
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+  )
 }
 
 /// Builds the JavaScript value of a stored key.

@@ -7,6 +7,7 @@ mod flow_table;
 mod helpers;
 mod key;
 mod lru_cache;
+mod memory;
 mod raw;
 mod shared_map;
 mod value;

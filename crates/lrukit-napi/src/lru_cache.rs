@@ -4,7 +4,7 @@ use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lrukit_array_lru::timed::{Capacity, Stamped, TimedLru, MAX_CAPACITY};
+use lrukit_array_lru::timed::{Capacity, Stamped, TimedLru, TimedLruError, MAX_CAPACITY};
 use napi::{
   bindgen_prelude::{JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
   sys, Env, JsValue, Result, Unknown, ValueType,
@@ -13,8 +13,45 @@ use napi_derive::napi;
 
 use crate::errors;
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
+use crate::memory;
 use crate::raw::{self, as_array, element};
 use crate::value::Val;
+
+/// Bytes of table per entry slot, used or not: the key (32), the value with
+/// its timestamp and deadline (40), two list links and two hash buckets (16).
+/// The README's figure; this fails to compile when the layout changes.
+const BYTES_PER_ENTRY: usize = lrukit_array_lru::bytes_per_entry::<KeyBytes, Stamped<Val>, u32>();
+const _: () = assert!(
+  BYTES_PER_ENTRY == 88,
+  "LruCache's bytes per entry changed: update the README (capacity, Memory)"
+);
+
+/// The error for a table that could not be had (`what`: the cache's action).
+fn table_error(env: &Env, what: &str, e: TimedLruError) -> napi::Error {
+  match e {
+    TimedLruError::InvalidCapacity => {
+      errors::range_error(env, errors::INVALID_CAPACITY, "capacity is out of range")
+    }
+    TimedLruError::OverLimit {
+      capacity,
+      bytes,
+      limit,
+    } => memory::out_of_memory(
+      env,
+      &format!(
+        "{what}: a table of {capacity} entries needs {bytes} bytes \
+         ({BYTES_PER_ENTRY} per entry), more than the {limit} bytes of physical memory"
+      ),
+    ),
+    TimedLruError::OutOfMemory { capacity, bytes } => memory::out_of_memory(
+      env,
+      &format!(
+        "{what}: could not allocate {bytes} bytes for a table of {capacity} entries \
+         ({BYTES_PER_ENTRY} per entry)"
+      ),
+    ),
+  }
+}
 
 /// Milliseconds since the Unix epoch, like `Date.now()`.
 fn now_ms() -> f64 {
@@ -33,9 +70,15 @@ fn now_ms() -> f64 {
 /// Every entry records an insert timestamp (`Date.now()` unless given) and may
 /// carry a TTL; an expired entry is never returned and counts as missing.
 ///
+/// Memory: a bounded cache allocates `capacity * 88` bytes at construction
+/// (88 bytes per entry slot, used or not; keys over 23 bytes, string values
+/// over 24 bytes and bigints add their own allocation).
+///
 /// Errors: `RangeError` with code `ERR_LRUKIT_INVALID_CAPACITY`,
-/// `ERR_LRUKIT_INVALID_TTL` or `ERR_LRUKIT_INVALID_TIMESTAMP`; `TypeError` with
-/// code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
+/// `ERR_LRUKIT_INVALID_TTL`, `ERR_LRUKIT_INVALID_TIMESTAMP` or
+/// `ERR_LRUKIT_OUT_OF_MEMORY` (the table, or a buffer sized from the
+/// arguments, cannot be allocated; the message gives the bytes); `TypeError`
+/// with code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
 #[napi(js_name = "LruCache", custom_finalize)]
 pub struct JsLruCache {
   shared: Rc<LruShared>,
@@ -59,8 +102,11 @@ struct LruState {
 /// Options for `new LruCache(options)`.
 #[napi(object, object_to_js = false)]
 pub struct LruCacheOptions {
-  /// Maximum number of entries: a positive integer, or `Infinity` for an
-  /// unbounded cache that is pruned only by `popLru()`/`delete()`.
+  /// Maximum number of entries: a positive integer up to 4,294,967,294, or
+  /// `Infinity` for an unbounded cache that is pruned only by
+  /// `popLru()`/`delete()`. A bounded cache allocates `capacity * 88` bytes
+  /// here; a table larger than the machine's physical memory, or one the
+  /// system refuses, throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
   #[napi(ts_type = "number")]
   pub capacity: Unknown<'static>,
   /// Default time-to-live in milliseconds; `0`/`Infinity`/omitted = never expires.
@@ -175,9 +221,8 @@ impl JsLruCache {
       ));
     };
     let ttl = parse_ttl(&env, &options.ttl)?.unwrap_or(f64::INFINITY);
-    let inner = TimedLru::new(capacity).map_err(|_| {
-      errors::range_error(&env, errors::INVALID_CAPACITY, "capacity is out of range")
-    })?;
+    let inner = TimedLru::try_new(capacity, memory::table_limit())
+      .map_err(|e| table_error(&env, "new LruCache", e))?;
     let shared = Rc::new(LruShared {
       state: RefCell::new(LruState {
         inner,
@@ -301,7 +346,7 @@ impl LruState {
     timestamp: Option<f64>,
     ttl: Option<f64>,
   ) -> Result<()> {
-    let k = key::to_stored(self.scratch.encode(env, key)?);
+    let k = key::try_to_stored(env, self.scratch.encode(env, key)?)?;
     let v = Val::from_js(env, value)?;
     let ttl = ttl.unwrap_or(self.ttl);
     let now = if timestamp.is_none() || ttl != f64::INFINITY {
@@ -310,10 +355,12 @@ impl LruState {
       0.0
     };
     let expires_at = if ttl == f64::INFINITY { ttl } else { now + ttl };
+    // A full unbounded cache that cannot grow stores nothing (the pair goes
+    // to `release`) and loses nothing.
     self
       .inner
-      .insert(k, v, timestamp.unwrap_or(now), expires_at, release(env));
-    Ok(())
+      .try_insert(k, v, timestamp.unwrap_or(now), expires_at, release(env))
+      .map_err(|e| table_error(env, "LruCache: growing the unbounded cache", e))
   }
 }
 
@@ -445,7 +492,6 @@ fn get_many(
 ) -> Result<sys::napi_value> {
   let keys = as_array(env, &args[0], "getMany(keys) needs an array of keys")?;
   let n = keys.len();
-  let mut out = env.create_array(n)?;
   let mut state = this.state(env)?;
   let LruState {
     inner,
@@ -453,7 +499,10 @@ fn get_many(
     batch,
     ..
   } = &mut *state;
+  // Every key is read (and the batch's memory obtained) before anything
+  // else is allocated or looked up.
   key::encode_all(env, &keys, scratch, batch)?;
+  let mut out = env.create_array(n)?;
   inner.get_many(
     n as usize,
     |i| batch.get(i),

@@ -26,6 +26,7 @@ pub enum Val {
 impl Val {
   /// Converts a JavaScript value into its stored form.
   pub fn from_js(env: &Env, value: &Unknown) -> Result<Val> {
+    let js_env = env;
     // SAFETY: `value` is a live handle of the current call scope and each cast
     // below matches the type N-API just reported.
     unsafe {
@@ -36,7 +37,9 @@ impl Val {
         ValueType::Null => Val::Null,
         ValueType::Boolean => Val::Bool(bool::from_napi_value(env, raw)?),
         ValueType::Number => Val::Num(f64::from_napi_value(env, raw)?),
-        ValueType::String => Val::Str(CompactString::from(String::from_napi_value(env, raw)?)),
+        // Read fallibly: a long string whose bytes cannot be allocated
+        // throws ERR_LRUKIT_OUT_OF_MEMORY instead of aborting.
+        ValueType::String => Val::Str(CompactString::from(crate::key::read_string(js_env, raw)?)),
         ValueType::BigInt => Val::Big(Box::new(BigInt::from_napi_value(env, raw)?)),
         _ => Val::Ref(UnknownRef::<false>::from_napi_value(env, raw)?),
       })
