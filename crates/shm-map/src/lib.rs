@@ -4,21 +4,55 @@
 //! others and loses at most the one write it had in flight; damaged memory
 //! yields errors or misses, never a crash, an out-of-bounds access or a hang.
 //!
+//! # Threat model
+//!
+//! **Processes of the same user are trusted; anyone else is refused.** A map
+//! is shared by cooperating processes of one user (cluster workers, PM2,
+//! Electron's processes, Bun beside Node). Such a process can already write
+//! any byte of the segment, so against it lrukit promises only robustness:
+//! damaged memory yields errors or misses, never a crash, an out-of-bounds
+//! access or a hang (limits below). A segment that *another* user could
+//! have written is never used: `open`/`open_or_create` `fstat` the object
+//! before mapping it and refuse it with `EPERM` (naming the map, the owner
+//! uid and the mode) unless this process's effective uid owns it and its
+//! mode grants write to nobody beyond the `Options::mode` the caller
+//! accepts (default 0o600; a map created 0o660 for a group is opened with
+//! `mode: 0o660`). Nothing is read from a refused segment. This matters
+//! beyond cache poisoning: on Linux the segment holds the robust mutexes
+//! whose list pointers glibc follows on unlock, so a squatter's segment
+//! would be a write primitive into the victim's memory. The hash seed is
+//! random per segment, so keys cannot be crafted to collide in someone
+//! else's map. (Windows: file mappings get default security and no owner
+//! check is made; macOS: see the creation lock below.)
+//!
 //! # Segment and names
 //!
 //! A map named `name` (1..=24 of `[A-Za-z0-9._-]`, not ending in `.`; on
 //! Windows names are case-insensitive) is the POSIX shared memory
 //! object `/lk_<name>` (≤ 28 characters, under macOS's 31-character
-//! `PSHMNAMLEN`), made with the `shared_memory` crate: `shm_open(O_CREAT |
-//! O_EXCL, 0600)` + `ftruncate` + `mmap(MAP_SHARED)`. `Options::mode` is then
-//! applied with `fchmod` (Linux/FreeBSD; macOS has no `fchmod` for POSIX shm,
-//! so only 0600 works there), and on Linux every page is reserved with
-//! `posix_fallocate`, so a full `/dev/shm` fails `create` with a clear `EIO`
-//! (ENOSPC) instead of SIGBUS later. The creator gives up ownership once the
-//! map is ready: nothing unlinks on drop; [`SharedMap::unlink`] removes the
-//! name. `open_or_create` is race-free: `O_EXCL` picks one creator, the others
-//! open and wait (≤ 2 s) for the init word. (Windows: `shared_memory` backs
-//! the mapping with a file in the temp directory; `mode` does not apply.)
+//! `PSHMNAMLEN`). Creation (unix, through libc): `shm_open(O_CREAT |
+//! O_EXCL, 0)`, `flock(LOCK_EX)` on it (the **creation lock**, held until
+//! READY), `fchmod(mode)` (exactly `mode`, whatever the umask), `ftruncate`,
+//! `posix_fallocate` on Linux (a full `/dev/shm` fails `create` with a clear
+//! `EIO` naming ENOSPC instead of SIGBUS later), `mmap(MAP_SHARED)`, header,
+//! shards, READY (stored last, Release), unlock. Nothing unlinks on drop;
+//! [`SharedMap::unlink`] removes the name.
+//!
+//! `open_or_create` is race-free: `O_EXCL` picks one creator; the others
+//! open and wait while the creator holds its creation lock (mode 0 means
+//! "creator not yet locked", a window of two syscalls, given 250 ms of
+//! grace). A segment that is not READY and whose creation lock nobody holds
+//! has a dead creator: `open` reports `EUNINIT` at once, and
+//! `open_or_create` takes it over — it takes the dead segment's lock
+//! exclusively, re-checks that the name still refers to that segment, and
+//! unlinks it, then creates anew. Of many processes that found the same dead
+//! creator, one removes the name and the others find it gone or pointing at
+//! the new segment; the first takes over in milliseconds. A creator alive
+//! but slower than the opener's lock timeout makes the opener fail with
+//! `ETIMEDOUT`. macOS has no `flock` on POSIX shared memory: there a dead
+//! creator is reported (`EUNINIT`) once the opener's lock timeout ran out.
+//! (Windows: the `shared_memory` crate backs the mapping with a file in the
+//! temp directory; `mode` does not apply.)
 //!
 //! # Layout
 //!
@@ -27,12 +61,13 @@
 //! are 64-byte aligned.
 //!
 //! ```text
-//! 0        header (4 KiB): magic "LRUKITSM", layout version, init state
+//! 0        header (4 KiB): magic "LRUKITSM", layout version (3), init state
 //!          (0 busy / 1 ready, stored last with Release), hash id (xxh3-64) and
-//!          seed, lock kind (glibc / musl / FreeBSD robust mutex, or lease),
+//!          the segment's random seed, lock kind (glibc / musl / FreeBSD robust mutex, or lease),
 //!          total size, capacity, shards, slots and buckets per shard,
 //!          max key / value bytes, slot size, eviction, default TTL, created-at,
-//!          creator pid, derived strides, and an xxh3 checksum of all of it.
+//!          creator pid, derived strides, and an xxh3 checksum of all of it;
+//!          the first 128 bytes are only ever accessed as 4-byte atomics.
 //! 4096     256 counter lanes × 64 B: {owner pid, hits, misses}, one per
 //!          open handle, so reads never write a cache line another process
 //!          writes (stats() sums them).
@@ -40,8 +75,9 @@
 //!            shard header (256 B): lock (64 B: robust pthread_mutex_t or
 //!              lease word) | seq (odd while a writer mutates), len, free-list
 //!              head, LRU head/tail, write sequence, next expiry, last expiry
-//!              scan | sets, deletes, evictions, expirations, lock
-//!              recoveries, repairs
+//!              scan, mutex re-init word | sets, deletes, evictions,
+//!              expirations, lock recoveries, repairs, last locker's pid
+//!              namespace
 //!            buckets: u32 slot index per bucket (EMPTY = u32::MAX), a power
 //!              of two ≥ slots; separate chaining through the slots
 //!            slots: fixed size = 64 + round8(max_key) + round8(max(max_value, 8))
@@ -119,14 +155,30 @@
 //!
 //! Each shard has its own lock (module `lock`). Linux/FreeBSD: a
 //! `pthread_mutex_t` with `PTHREAD_PROCESS_SHARED` + `PTHREAD_MUTEX_ROBUST`;
-//! when its owner dies, the next locker gets `EOWNERDEAD`
-//! (`ENOTRECOVERABLE`: the mutex is re-initialised). macOS/Windows: an
-//! owner lease — the lock word is `start tag << 32 | pid`, taken by CAS; a
-//! waiter checks the owner after 2 ms and every 10 ms, and takes over if it
-//! is gone, a zombie, or its pid now belongs to a process with another start
-//! time. Waits are bounded (`ETIMEDOUT`, default 5 s,
-//! [`SharedMap::set_lock_timeout`]) so a stopped process or a damaged lock
-//! word cannot hang callers.
+//! when its owner dies, the next locker gets `EOWNERDEAD`. When the kernel
+//! never marks a dead owner (the OOM reaper freed its robust list first),
+//! a waiter that finds the owner thread gone marks the lock itself, by CAS
+//! from the exact word it read, so exactly one locker recovers the shard
+//! (glibc; holders in another pid namespace are never judged).
+//! `ENOTRECOVERABLE`: exactly one process re-initialises the mutex (a CAS
+//! on the shard's re-init epoch). macOS/Windows: an owner lease — the lock
+//! word is `start tag << 32 | pid`, taken by CAS, released by CAS from the
+//! holder's own word; a waiter checks the owner after 2 ms and every 10 ms,
+//! and takes over if it is gone, a zombie, or its pid now belongs to a
+//! process with another start time.
+//!
+//! **Lock timeouts.** Every wait for a shard lock is bounded by the
+//! handle's `Options::lock_timeout` (default 5 s; also
+//! [`SharedMap::set_lock_timeout`]), measured on the monotonic clock over
+//! the whole acquisition, robust retries and re-initialisation included
+//! (the mutex is waited for in slices of at most 50 ms with
+//! `pthread_mutex_clocklock(CLOCK_MONOTONIC)` where the C library has it).
+//! A holder that is alive but stopped (SIGSTOP, a debugger, a frozen cgroup,
+//! a paused container) makes the others' operations on its shard fail with
+//! `ETIMEDOUT` naming the map, the shard and the holder's pid; other shards
+//! are unaffected, and nothing is lost: the holder resumes where it was.
+//! Readers wait under the same bound (they take the lock after 64 torn
+//! optimistic attempts). A dead holder is detected long before the timeout.
 //!
 //! Invariant: a slot's `state` alone says whether it holds a live entry, and
 //! an entry is complete before its slot becomes USED. Everything else
@@ -160,8 +212,19 @@
 //! is. On Linux the bytes of the `pthread_mutex_t` objects are trusted:
 //! glibc keeps robust-list pointers in them while locked, so damage there
 //! can crash the lock holder inside libc (other damage to a lock word yields
-//! `ETIMEDOUT` or `ECORRUPT`). A process that shrinks the segment (ftruncate)
-//! makes others fault with SIGBUS; nothing in-process can prevent that.
+//! `ETIMEDOUT` or `ECORRUPT`).
+//!
+//! **Truncation.** A process of the same user that shrinks the segment
+//! (`ftruncate`) after others mapped it cannot be stopped: the kernel keeps
+//! their mappings at the old length, and the first access to a page past
+//! the new end raises SIGBUS in that process (the default action kills it;
+//! lrukit installs no signal handler, since recovering from SIGBUS inside a
+//! Node process is not sound). What lrukit can promise: a process that
+//! opens the map afterwards refuses it (`EINCOMPAT`: the segment is smaller
+//! than its header says), and the segment never shrinks by lrukit's own
+//! doing. What it cannot: that a process already using a map survives
+//! another process truncating it. Only the owner (or root) can truncate, so
+//! this is a same-user fault, like writing garbage into the segment.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
