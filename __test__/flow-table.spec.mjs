@@ -164,6 +164,41 @@ test('bad options are clear errors', (t) => {
   t.throws(() => new FlowTable({ timeout: 10 }).advanceTime(5), { instanceOf: TypeError })
 })
 
+test('missing, null or non-object options and wrong option types are TypeErrors with a code', (t) => {
+  const arg = { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' }
+  for (const bad of [undefined, null, 5, 'timeout', true, 1n, Symbol('o'), () => {}]) {
+    t.throws(() => new FlowTable(bad), arg)
+    t.throws(() => FlowTable.shared('fuzzless', bad), arg)
+  }
+  t.throws(() => new FlowTable(), arg)
+  t.false(FlowTable.unshare('fuzzless'), 'a refused FlowTable.shared made no table')
+  t.throws(() => new FlowTable({}), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' })
+  t.throws(() => new FlowTable({ timeout: '5' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' })
+  t.throws(() => new FlowTable({ timeout: 5, capacity: '5' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
+  t.throws(() => new FlowTable({ timeout: 5, engine: 1 }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ENGINE' })
+  for (const field of ['whenFull', 'clock', 'json', 'keepAlive', 'expireInterval', 'expireBatch']) {
+    t.throws(() => new FlowTable({ timeout: 5, onExpire() {}, [field]: {} }), arg, field)
+  }
+  t.throws(() => FlowTable.shared(1, { timeout: 5 }), arg)
+  t.throws(() => FlowTable.unshare(), arg)
+  const f = new FlowTable({ timeout: 5, clock: 'manual' })
+  t.throws(() => f.expire(5), arg)
+  t.throws(() => f.purge('max'), arg)
+  t.throws(() => f.expire({ now: '1' }), arg)
+  t.throws(() => f.purge({ max: '1' }), arg)
+  t.deepEqual(f.expire(null), [])
+  t.throws(() => f.advanceTime('5'), arg)
+  t.throws(() => f.advanceTime(), arg)
+  t.throws(() => f.advanceTime(2 ** 54), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.is(f.advanceTime(5), 5)
+  const trap = new Error('from a getter')
+  t.is(
+    t.throws(() => new FlowTable({ get timeout() { throw trap } })),
+    trap,
+    'what a getter throws propagates unchanged',
+  )
+})
+
 test('4 worker_threads hammering one shared table: exact accounting, no deadlock', async (t) => {
   const name = `shared-${process.pid}-${Math.random()}`
   const table = FlowTable.shared(name, { timeout: 60_000 })

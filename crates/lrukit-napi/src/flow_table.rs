@@ -25,6 +25,7 @@ use napi_derive::napi;
 use crate::errors;
 use crate::helpers::{self, Helper};
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
+use crate::options;
 use crate::raw;
 use crate::values::{prepare_value, value_ref, value_to_js};
 
@@ -128,6 +129,36 @@ pub struct FlowTableOptions<'e> {
   /// `close()` (like a plain `setInterval`). Default false (like an
   /// `unref()`ed one): the process may exit with the timer running.
   pub keep_alive: Option<bool>,
+}
+
+/// The largest reading of a manual clock (ms).
+const MAX_CLOCK: f64 = 9_007_199_254_740_992.0;
+
+/// Reads the options of `new FlowTable` / `FlowTable.shared` (`what`): an
+/// object is required; every property is type-checked here, ranges in
+/// [`build`] and [`expiry_spec`].
+fn read_options<'e>(env: &Env, v: &Unknown<'e>, what: &str) -> Result<FlowTableOptions<'e>> {
+  let o = options::object(env, v, what, true)?.expect("required");
+  let any = errors::INVALID_ARGUMENT;
+  let Some(timeout) = options::number(env, &o, "timeout", errors::INVALID_TIMEOUT)? else {
+    return Err(errors::type_error(
+      env,
+      errors::INVALID_TIMEOUT,
+      &format!("{what}: timeout must be a number of milliseconds"),
+    ));
+  };
+  Ok(FlowTableOptions {
+    timeout,
+    capacity: options::number(env, &o, "capacity", errors::INVALID_CAPACITY)?,
+    when_full: options::string(env, &o, "whenFull", any)?,
+    engine: options::string(env, &o, "engine", errors::INVALID_ENGINE)?,
+    clock: options::string(env, &o, "clock", any)?,
+    json: options::boolean(env, &o, "json")?,
+    on_expire: options::any(&o, "onExpire")?,
+    expire_interval: options::number(env, &o, "expireInterval", any)?,
+    expire_batch: options::number(env, &o, "expireBatch", any)?,
+    keep_alive: options::boolean(env, &o, "keepAlive")?,
+  })
 }
 
 /// A batch of expired entries on its way to an `onExpire` callback: made
@@ -467,17 +498,21 @@ fn per_entry_timeout(env: &Env, options: &Unknown) -> Result<Option<u64>> {
 
 /// `{ now?, max? }` of `expire` and `purge`: defaults are the table's clock
 /// and no limit.
-fn expire_args(env: &Env, engine: &Engine, options: Option<Object>) -> Result<(u64, usize)> {
+fn expire_args(env: &Env, engine: &Engine, options: &Unknown) -> Result<(u64, usize)> {
   let (mut now, mut max) = (engine.now(), usize::MAX);
-  if let Some(o) = options {
-    if let Some(n) = o.get_named_property::<Option<f64>>("now")? {
+  let any = errors::INVALID_ARGUMENT;
+  if let Some(o) = options::object(env, options, "expire/purge(options)", false)? {
+    if let Some(n) = options::number(env, &o, "now", any)? {
+      if n.is_nan() {
+        return Err(errors::range_error(env, any, "now must not be NaN"));
+      }
       now = n.max(0.0) as u64;
     }
-    if let Some(m) = o.get_named_property::<Option<f64>>("max")? {
+    if let Some(m) = options::number(env, &o, "max", any)? {
       if m.is_nan() || m < 0.0 {
         return Err(errors::range_error(
           env,
-          errors::INVALID_ARGUMENT,
+          any,
           "max must be a non-negative number",
         ));
       }
@@ -687,12 +722,9 @@ const HOT_METHODS: &[(&str, raw::Method<FlowShared>)] = &[
 
 #[napi]
 impl JsFlowTable {
-  #[napi(constructor)]
-  pub fn new(
-    env: Env,
-    this: napi::bindgen_prelude::This,
-    options: FlowTableOptions,
-  ) -> Result<Self> {
+  #[napi(constructor, ts_args_type = "options: FlowTableOptions")]
+  pub fn new(env: Env, this: napi::bindgen_prelude::This, options: Unknown) -> Result<Self> {
+    let options = read_options(&env, &options, "new FlowTable(options)")?;
     let table = Arc::new(build(&env, &options)?);
     let expiry = expiry_spec(&env, &options)?;
     let (shared, _) = instance(&env, table, expiry, Some(this.raw()))?;
@@ -702,8 +734,13 @@ impl JsFlowTable {
   /// The table named `name` for every worker_thread of this process: the
   /// first call creates it with `options`, later calls (from any thread)
   /// return a handle to the same table and ignore `options`.
-  #[napi(ts_return_type = "FlowTable")]
-  pub fn shared<'e>(env: &'e Env, name: String, options: FlowTableOptions) -> Result<Unknown<'e>> {
+  #[napi(
+    ts_args_type = "name: string, options: FlowTableOptions",
+    ts_return_type = "FlowTable"
+  )]
+  pub fn shared<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
+    let name = options::string_value(env, &name, "name", errors::INVALID_ARGUMENT)?;
+    let options = read_options(env, &options, "FlowTable.shared(name, options)")?;
     let expiry = expiry_spec(env, &options)?;
     let table = {
       let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
@@ -721,13 +758,16 @@ impl JsFlowTable {
   }
 
   /// Forgets the shared table `name` (handles keep working); false if unknown.
-  #[napi]
-  pub fn unshare(name: String) -> bool {
-    registry()
-      .lock()
-      .unwrap_or_else(|p| p.into_inner())
-      .remove(&name)
-      .is_some()
+  #[napi(ts_args_type = "name: string")]
+  pub fn unshare(env: &Env, name: Unknown) -> Result<bool> {
+    let name = options::string_value(env, &name, "name", errors::INVALID_ARGUMENT)?;
+    Ok(
+      registry()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&name)
+        .is_some(),
+    )
   }
 
   /// Number of entries (expired ones not yet reaped by `expire` included).
@@ -743,9 +783,9 @@ impl JsFlowTable {
     ts_args_type = "options?: { now?: number; max?: number }",
     ts_return_type = "FlowExpired[]"
   )]
-  pub fn expire<'e>(&self, env: &'e Env, options: Option<Object<'e>>) -> Result<Unknown<'e>> {
+  pub fn expire<'e>(&self, env: &'e Env, options: Unknown<'e>) -> Result<Unknown<'e>> {
     let engine = &self.shared.table.engine;
-    let (now, max) = expire_args(env, &**engine, options)?;
+    let (now, max) = expire_args(env, &**engine, &options)?;
     let array = expired_to_js(env, engine.expire(now, max))?;
     // SAFETY: `array` was just created in this environment.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), array) })
@@ -755,9 +795,9 @@ impl JsFlowTable {
   /// callers that do not need them (a rate limiter), without making a
   /// JavaScript object per entry.
   #[napi(ts_args_type = "options?: { now?: number; max?: number }")]
-  pub fn purge(&self, env: &Env, options: Option<Object>) -> Result<f64> {
+  pub fn purge(&self, env: &Env, options: Unknown) -> Result<f64> {
     let engine = &self.shared.table.engine;
-    let (now, max) = expire_args(env, &**engine, options)?;
+    let (now, max) = expire_args(env, &**engine, &options)?;
     Ok(engine.expire(now, max).len() as f64)
   }
 
@@ -777,10 +817,20 @@ impl JsFlowTable {
   }
 
   /// Moves a `clock: 'manual'` table's clock forward; returns the new time.
-  #[napi]
-  pub fn advance_time(&self, env: &Env, ms: f64) -> Result<f64> {
+  #[napi(ts_args_type = "ms: number")]
+  pub fn advance_time(&self, env: &Env, ms: Unknown) -> Result<f64> {
+    let ms = options::number_value(env, &ms, "ms", errors::INVALID_ARGUMENT)?;
     match &self.shared.table.manual {
-      Some(clock) if ms >= 0.0 => {
+      // The clock stays within 2^53 ms, so deadlines (now + timeout, each
+      // at most 2^53) never wrap.
+      Some(clock) if (0.0..=MAX_CLOCK).contains(&ms) => {
+        if clock.now() as f64 + ms.ceil() > MAX_CLOCK {
+          return Err(errors::range_error(
+            env,
+            errors::INVALID_ARGUMENT,
+            "advanceTime would move the clock past 2^53 ms",
+          ));
+        }
         let now = clock.advance(ms as u64) as f64;
         if let Some(r) = &*self.shared.reaper.borrow() {
           r.wake();
@@ -790,7 +840,7 @@ impl JsFlowTable {
       Some(_) => Err(errors::range_error(
         env,
         errors::INVALID_ARGUMENT,
-        "ms must be non-negative",
+        "ms must be a number from 0 to 2^53",
       )),
       None => Err(errors::type_error(
         env,

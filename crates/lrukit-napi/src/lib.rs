@@ -8,6 +8,7 @@ mod helpers;
 mod key;
 mod lru_cache;
 mod memory;
+mod options;
 mod raw;
 mod shared_map;
 mod value;
