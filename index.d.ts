@@ -291,6 +291,13 @@ export declare class SharedMap {
   /** A full invariant check of every shard. */
   verify(): SharedMapReport
   /**
+   * Rebuilds every shard from its slots, as the recovery after a crashed
+   * writer does: entries whose slots are intact are kept, damaged ones are
+   * dropped, and chains, LRU order, free list and sizes are rebuilt. Never
+   * needed in normal operation; for when `verify()` reported problems.
+   */
+  repair(): void
+  /**
    * Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
    * calls on it throw `ECLOSED`. Idempotent.
    */
@@ -390,6 +397,13 @@ export declare function noop(): void
 export interface SharedMapOpenOptions {
   /** Store objects and arrays as JSON (this handle only). */
   json?: boolean
+  /**
+   * How long (ms) an operation on this handle waits for a shard lock held
+   * by another process before failing with `ETIMEDOUT`; a dead holder is
+   * detected sooner. Also bounds the wait for a map another process is
+   * still creating. An integer from 1 to 2147483647; default 5000.
+   */
+  lockTimeout?: number
 }
 
 /** Options for `SharedMap.create` / `SharedMap.openOrCreate`. */
@@ -421,6 +435,13 @@ export interface SharedMapOptions {
   shards?: number
   /** Store objects and arrays as JSON (this handle only). */
   json?: boolean
+  /**
+   * How long (ms) an operation on this handle waits for a shard lock held
+   * by another process before failing with `ETIMEDOUT`; a dead holder is
+   * detected sooner. An integer from 1 to 2147483647; default 5000. Per
+   * handle (each process chooses its own).
+   */
+  lockTimeout?: number
 }
 
 /** `map.verify()`. */

@@ -47,7 +47,7 @@ noop()
 new LruCache({ capacity: Infinity })
 
 // SharedMap: factories, typed values, stats
-const smOptions: SharedMapOptions = { capacity: 1000, maxKeyBytes: 64, maxValueBytes: 256, eviction: 'lru', ttl: 1000 }
+const smOptions: SharedMapOptions = { capacity: 1000, maxKeyBytes: 64, maxValueBytes: 256, eviction: 'lru', ttl: 1000, lockTimeout: 250 }
 const shared: SharedMap = SharedMap.openOrCreate('consumer', smOptions)
 const stored: boolean = shared.set('k', 'v', { ttl: 5 }) && shared.add(1, 2n) && shared.set('b', Buffer.from('x'))
 const sv: SharedValue | undefined = shared.get('k') ?? shared.peek('k')
@@ -58,6 +58,10 @@ const lockRecoveries: number = st.lockRecoveries
 const report: { ok: boolean; problems: string[] } = shared.verify()
 const bytes: number = SharedMap.calcRequiredMemorySize({ capacity: 10, avgValueBytes: 32 })
 for (const [k, v] of shared) void [k, v]
+const reopened: SharedMap = SharedMap.open(shared.name, { json: true, lockTimeout: 1000 })
+reopened.repair()
+// @ts-expect-error lockTimeout is a number of ms
+SharedMap.open('x', { lockTimeout: '5s' })
 const unlinked: boolean = SharedMap.unlink(shared.name)
 shared.close()
 export const sharedMany: Array<SharedValue | undefined> = shared.getMany(['a', 1, 2n])

@@ -90,6 +90,77 @@ test('names and options are validated with clear errors', (t) => {
   t.throws(() => SharedMap.open(name), { code: 'ENOENT' }, 'failed creates leave nothing behind')
 })
 
+test('missing, null or non-object options and wrong argument types are TypeErrors with a code', (t) => {
+  const arg = { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' }
+  const name = uniqueName()
+  for (const bad of [undefined, null, 5, 'capacity', true, 1n, Symbol('o'), () => {}]) {
+    t.throws(() => SharedMap.create(name, bad), arg)
+    t.throws(() => SharedMap.openOrCreate(name, bad), arg)
+    t.throws(() => SharedMap.calcRequiredMemorySize(bad), arg)
+  }
+  t.throws(() => SharedMap.create(name), arg)
+  t.throws(() => SharedMap.openOrCreate(name), arg)
+  t.throws(() => SharedMap.calcRequiredMemorySize(), arg)
+  for (const bad of [5, 'json', true, 1n]) t.throws(() => SharedMap.open(name, bad), arg)
+  t.throws(() => SharedMap.open(name, null), { code: 'ENOENT' }, 'null options of open mean none')
+  for (const bad of [undefined, 5, null, {}, Buffer.from('n')]) {
+    t.throws(() => SharedMap.create(bad, { capacity: 10 }), arg)
+    t.throws(() => SharedMap.open(bad), arg)
+    t.throws(() => SharedMap.unlink(bad), arg)
+  }
+  const cap = { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' }
+  t.throws(() => SharedMap.create(name, { capacity: '10' }), cap)
+  t.throws(() => SharedMap.create(name, { memorySize: '10' }), cap)
+  t.throws(() => SharedMap.calcRequiredMemorySize({}), cap)
+  t.throws(() => SharedMap.calcRequiredMemorySize({ capacity: '10' }), cap)
+  t.throws(() => SharedMap.create(name, { capacity: 10, ttl: '1' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TTL' })
+  t.throws(() => SharedMap.create(name, { capacity: -1 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
+  for (const field of ['maxKeyBytes', 'maxValueBytes', 'eviction', 'mode', 'shards', 'json']) {
+    t.throws(() => SharedMap.create(name, { capacity: 10, [field]: {} }), arg, field)
+  }
+  t.throws(() => new SharedMap(), arg)
+  t.throws(() => SharedMap.open(name), { code: 'ENOENT' }, 'refused creates left nothing behind')
+  const m = fresh({ capacity: 10 })
+  t.throws(() => m.evictOlderThan('0'), arg)
+  t.throws(() => m.evictOlderThan(), arg)
+  t.throws(() => m.evictOlderThan(0, '1'), arg)
+  t.throws(() => m.evictOlderThan(NaN), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  t.is(m.evictOlderThan(0, null), 0)
+  const trap = new Error('from a getter')
+  t.is(
+    t.throws(() => SharedMap.create(name, { get capacity() { throw trap } })),
+    trap,
+    'what a getter throws propagates unchanged',
+  )
+  SharedMap.unlink(m.name)
+})
+
+test('lockTimeout: validated with a code, accepted on create, open and openOrCreate', (t) => {
+  const name = uniqueName()
+  const type = { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' }
+  const range = { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_TIMEOUT' }
+  for (const bad of ['5', 5n, {}, true]) {
+    t.throws(() => SharedMap.create(name, { capacity: 10, lockTimeout: bad }), type)
+    t.throws(() => SharedMap.openOrCreate(name, { capacity: 10, lockTimeout: bad }), type)
+  }
+  for (const bad of [0, -1, 0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53]) {
+    t.throws(() => SharedMap.create(name, { capacity: 10, lockTimeout: bad }), range)
+    t.throws(() => SharedMap.openOrCreate(name, { capacity: 10, lockTimeout: bad }), range)
+  }
+  t.throws(() => SharedMap.open(name), { code: 'ENOENT' }, 'a bad lockTimeout creates nothing')
+  const a = SharedMap.create(name, { capacity: 10, lockTimeout: 1 })
+  const b = SharedMap.open(name, { lockTimeout: 2 ** 31 - 1 })
+  const c = SharedMap.openOrCreate(name, { capacity: 10, lockTimeout: 250 })
+  const d = SharedMap.open(name, { lockTimeout: undefined, json: true })
+  t.throws(() => SharedMap.open(name, { lockTimeout: '1' }), type)
+  t.throws(() => SharedMap.open(name, { lockTimeout: 0 }), range)
+  a.set('k', 1)
+  t.is(b.incr('k'), 2)
+  t.is(c.incr('k'), 3)
+  t.is(d.get('k'), 3)
+  SharedMap.unlink(name)
+})
+
 test('typed values round-trip with their own type', (t) => {
   const m = fresh({ capacity: 100, maxValueBytes: 64 })
   const values = ['text', '', 'ünïcödé ✓', 0, -1.5, 2 ** 53, NaN, 10n, -(2n ** 63n), true, false, null]
@@ -111,6 +182,15 @@ test('typed values round-trip with their own type', (t) => {
   t.throws(() => m.set({}, 1), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_KEY' })
   t.is(m.get('v0'), 'text', 'rejected writes lost nothing')
   const j = SharedMap.open(m.name, { json: true })
+  const cycle = {}
+  cycle.self = cycle
+  for (const bad of [{ n: 1n }, cycle]) {
+    const e = t.throws(() => j.set('v0', bad), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_VALUE' })
+    t.true(e.cause instanceof TypeError, 'JSON.stringify\'s own error is the cause')
+  }
+  const trap = new Error('from toJSON')
+  t.is(t.throws(() => j.set('v0', { toJSON: () => { throw trap } })), trap, 'what toJSON throws propagates unchanged')
+  t.is(m.get('v0'), 'text', 'values JSON refused lost nothing')
   j.set('obj', { a: [1, 'two'], b: null })
   t.deepEqual(j.get('obj'), { a: [1, 'two'], b: null })
   t.deepEqual(m.get('obj'), { a: [1, 'two'], b: null }, 'JSON values read back as objects on any handle')

@@ -8,6 +8,7 @@
 
 use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
+use std::time::Duration;
 
 use lrukit_shm_map::{required_memory_size, Eviction, Options, SharedMap, ValueRef};
 use napi::{
@@ -18,6 +19,7 @@ use napi_derive::napi;
 
 use crate::errors;
 use crate::key::{self, KeyBatch, KeyScratch};
+use crate::options;
 use crate::raw;
 use crate::values::{prepare_value, value_ref, value_to_js};
 
@@ -79,6 +81,11 @@ pub struct SharedMapOptions {
   pub shards: Option<f64>,
   /// Store objects and arrays as JSON (this handle only).
   pub json: Option<bool>,
+  /// How long (ms) an operation on this handle waits for a shard lock held
+  /// by another process before failing with `ETIMEDOUT`; a dead holder is
+  /// detected sooner. An integer from 1 to 2147483647; default 5000. Per
+  /// handle (each process chooses its own).
+  pub lock_timeout: Option<f64>,
 }
 
 /// Options for `SharedMap.open`.
@@ -86,6 +93,11 @@ pub struct SharedMapOptions {
 pub struct SharedMapOpenOptions {
   /// Store objects and arrays as JSON (this handle only).
   pub json: Option<bool>,
+  /// How long (ms) an operation on this handle waits for a shard lock held
+  /// by another process before failing with `ETIMEDOUT`; a dead holder is
+  /// detected sooner. Also bounds the wait for a map another process is
+  /// still creating. An integer from 1 to 2147483647; default 5000.
+  pub lock_timeout: Option<f64>,
 }
 
 /// Input of `SharedMap.calcRequiredMemorySize`.
@@ -98,6 +110,61 @@ pub struct SharedMapSizeOptions {
   pub avg_value_bytes: Option<f64>,
   pub max_value_bytes: Option<f64>,
   pub shards: Option<f64>,
+}
+
+/// Reads the options of `create` / `openOrCreate` (`what`): an object is
+/// required; every property is type-checked here, ranges in
+/// [`create_options`].
+fn read_create_options(env: &Env, v: &Unknown, what: &str) -> Result<SharedMapOptions> {
+  let o = options::object(env, v, what, true)?.expect("required");
+  let any = errors::INVALID_ARGUMENT;
+  Ok(SharedMapOptions {
+    capacity: options::number(env, &o, "capacity", errors::INVALID_CAPACITY)?,
+    memory_size: options::number(env, &o, "memorySize", errors::INVALID_CAPACITY)?,
+    max_key_bytes: options::number(env, &o, "maxKeyBytes", any)?,
+    max_value_bytes: options::number(env, &o, "maxValueBytes", any)?,
+    eviction: options::string(env, &o, "eviction", any)?,
+    ttl: options::number(env, &o, "ttl", errors::INVALID_TTL)?,
+    mode: options::number(env, &o, "mode", any)?,
+    shards: options::number(env, &o, "shards", any)?,
+    json: options::boolean(env, &o, "json")?,
+    lock_timeout: options::number(env, &o, "lockTimeout", errors::INVALID_TIMEOUT)?,
+  })
+}
+
+/// Reads the optional options of `open`.
+fn read_open_options(env: &Env, v: &Unknown) -> Result<SharedMapOpenOptions> {
+  match options::object(env, v, "SharedMap.open(name, options)", false)? {
+    None => Ok(SharedMapOpenOptions {
+      json: None,
+      lock_timeout: None,
+    }),
+    Some(o) => Ok(SharedMapOpenOptions {
+      json: options::boolean(env, &o, "json")?,
+      lock_timeout: options::number(env, &o, "lockTimeout", errors::INVALID_TIMEOUT)?,
+    }),
+  }
+}
+
+/// `lockTimeout`: an integer number of ms from 1 to 2^31 - 1 (the largest
+/// `setTimeout` delay); the crate's default when absent.
+fn lock_timeout(env: &Env, ms: Option<f64>) -> Result<Duration> {
+  const MAX: f64 = 2_147_483_647.0;
+  match ms {
+    None => Ok(Options::default().lock_timeout),
+    Some(n) if (1.0..=MAX).contains(&n) && n.fract() == 0.0 => Ok(Duration::from_millis(n as u64)),
+    Some(n) => Err(errors::range_error(
+      env,
+      errors::INVALID_TIMEOUT,
+      &format!("lockTimeout must be an integer number of ms from 1 to {MAX}, got {n}"),
+    )),
+  }
+}
+
+/// A map name argument: a string (its format is checked by the crate,
+/// `ENAME`).
+fn name_arg(env: &Env, v: &Unknown) -> Result<String> {
+  options::string_value(env, v, "name", errors::INVALID_ARGUMENT)
 }
 
 /// `map.stats()`.
@@ -151,12 +218,23 @@ fn named_error(env: &Env, name: &str, mut e: lrukit_shm_map::Error) -> napi::Err
 
 /// A non-negative integer option (or `None` when absent).
 fn int_option(env: &Env, v: Option<f64>, what: &str, max: f64) -> Result<Option<u64>> {
+  int_option_code(env, v, what, max, errors::INVALID_ARGUMENT)
+}
+
+/// [`int_option`] whose range error has `code`.
+fn int_option_code(
+  env: &Env,
+  v: Option<f64>,
+  what: &str,
+  max: f64,
+  code: &str,
+) -> Result<Option<u64>> {
   match v {
     None => Ok(None),
     Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= max => Ok(Some(n as u64)),
     Some(n) => Err(errors::range_error(
       env,
-      errors::INVALID_ARGUMENT,
+      code,
       &format!("{what} must be an integer from 0 to {max}, got {n}"),
     )),
   }
@@ -182,13 +260,27 @@ fn create_options(env: &Env, o: &SharedMapOptions) -> Result<Options> {
       ))
     }
   };
-  opts.default_ttl_ms = int_option(env, o.ttl, "ttl", 2f64.powi(53))?.unwrap_or(0);
+  opts.default_ttl_ms =
+    int_option_code(env, o.ttl, "ttl", 2f64.powi(53), errors::INVALID_TTL)?.unwrap_or(0);
   if let Some(mode) = int_option(env, o.mode, "mode", 0o777 as f64)? {
     opts.mode = mode as u32;
   }
   opts.shards = int_option(env, o.shards, "shards", 1024.0)?.map(|s| s as u32);
-  let capacity = int_option(env, o.capacity, "capacity", u32::MAX as f64)?;
-  let memory = int_option(env, o.memory_size, "memorySize", 2f64.powi(53))?;
+  opts.lock_timeout = lock_timeout(env, o.lock_timeout)?;
+  let capacity = int_option_code(
+    env,
+    o.capacity,
+    "capacity",
+    u32::MAX as f64,
+    errors::INVALID_CAPACITY,
+  )?;
+  let memory = int_option_code(
+    env,
+    o.memory_size,
+    "memorySize",
+    2f64.powi(53),
+    errors::INVALID_CAPACITY,
+  )?;
   opts.capacity = match (capacity, memory) {
     (Some(c), _) if c > 0 => c as u32,
     (None, Some(bytes)) => capacity_for_memory(env, &opts, bytes)?,
@@ -563,9 +655,26 @@ fn instance(env: &Env, map: SharedMap, json: bool) -> Result<Unknown<'_>> {
 
 #[napi]
 impl JsSharedMap {
+  /// Not callable: maps are made by `SharedMap.create`, `SharedMap.open`
+  /// and `SharedMap.openOrCreate` (a `TypeError` with code
+  /// `ERR_LRUKIT_INVALID_ARGUMENT`).
+  #[napi(constructor, skip_typescript)]
+  pub fn new(env: Env) -> Result<Self> {
+    Err(errors::type_error(
+      &env,
+      errors::INVALID_ARGUMENT,
+      "SharedMap has no public constructor: use SharedMap.create, SharedMap.open or SharedMap.openOrCreate",
+    ))
+  }
+
   /// Creates a new map; throws with code `EEXIST` if the name exists.
-  #[napi(ts_return_type = "SharedMap")]
-  pub fn create<'e>(env: &'e Env, name: String, options: SharedMapOptions) -> Result<Unknown<'e>> {
+  #[napi(
+    ts_args_type = "name: string, options: SharedMapOptions",
+    ts_return_type = "SharedMap"
+  )]
+  pub fn create<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
+    let name = name_arg(env, &name)?;
+    let options = read_create_options(env, &options, "SharedMap.create(name, options)")?;
     let opts = create_options(env, &options)?;
     let map = SharedMap::create(&name, &opts).map_err(|e| named_error(env, &name, e))?;
     instance(env, map, options.json.unwrap_or(false))
@@ -573,24 +682,34 @@ impl JsSharedMap {
 
   /// Opens an existing map; code `ENOENT` if missing, `EINCOMPAT` if its
   /// layout or version differs from this build's.
-  #[napi(ts_return_type = "SharedMap")]
-  pub fn open<'e>(
-    env: &'e Env,
-    name: String,
-    options: Option<SharedMapOpenOptions>,
-  ) -> Result<Unknown<'e>> {
-    let map = SharedMap::open(&name).map_err(|e| named_error(env, &name, e))?;
-    instance(env, map, options.and_then(|o| o.json).unwrap_or(false))
+  #[napi(
+    ts_args_type = "name: string, options?: SharedMapOpenOptions | undefined | null",
+    ts_return_type = "SharedMap"
+  )]
+  pub fn open<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
+    let name = name_arg(env, &name)?;
+    let options = read_open_options(env, &options)?;
+    let opts = Options {
+      lock_timeout: lock_timeout(env, options.lock_timeout)?,
+      ..Options::default()
+    };
+    let map = SharedMap::open_with(&name, &opts).map_err(|e| named_error(env, &name, e))?;
+    instance(env, map, options.json.unwrap_or(false))
   }
 
   /// Opens the map, creating it if needed; race-free when many processes
   /// start at once (exactly one creates, the others wait until it is ready).
-  #[napi(ts_return_type = "SharedMap")]
+  #[napi(
+    ts_args_type = "name: string, options: SharedMapOptions",
+    ts_return_type = "SharedMap"
+  )]
   pub fn open_or_create<'e>(
     env: &'e Env,
-    name: String,
-    options: SharedMapOptions,
+    name: Unknown<'e>,
+    options: Unknown<'e>,
   ) -> Result<Unknown<'e>> {
+    let name = name_arg(env, &name)?;
+    let options = read_create_options(env, &options, "SharedMap.openOrCreate(name, options)")?;
     let opts = create_options(env, &options)?;
     let map = SharedMap::open_or_create(&name, &opts).map_err(|e| named_error(env, &name, e))?;
     instance(env, map, options.json.unwrap_or(false))
@@ -598,16 +717,45 @@ impl JsSharedMap {
 
   /// Removes the name; processes that have the map open keep using it until
   /// they close it. Returns false if the name did not exist.
-  #[napi]
-  pub fn unlink(env: &Env, name: String) -> Result<bool> {
+  #[napi(ts_args_type = "name: string")]
+  pub fn unlink(env: &Env, name: Unknown) -> Result<bool> {
+    let name = name_arg(env, &name)?;
     SharedMap::unlink(&name).map_err(|e| named_error(env, &name, e))
   }
 
   /// Bytes of shared memory a map with these parameters needs.
-  #[napi]
-  pub fn calc_required_memory_size(env: &Env, options: SharedMapSizeOptions) -> Result<f64> {
-    let capacity =
-      int_option(env, Some(options.capacity), "capacity", u32::MAX as f64)?.unwrap_or(0);
+  #[napi(ts_args_type = "options: SharedMapSizeOptions")]
+  pub fn calc_required_memory_size(env: &Env, options: Unknown) -> Result<f64> {
+    let o = options::object(
+      env,
+      &options,
+      "SharedMap.calcRequiredMemorySize(options)",
+      true,
+    )?
+    .expect("required");
+    let any = errors::INVALID_ARGUMENT;
+    let Some(capacity) = options::number(env, &o, "capacity", errors::INVALID_CAPACITY)? else {
+      return Err(errors::type_error(
+        env,
+        errors::INVALID_CAPACITY,
+        "capacity must be a number",
+      ));
+    };
+    let options = SharedMapSizeOptions {
+      capacity,
+      max_key_bytes: options::number(env, &o, "maxKeyBytes", any)?,
+      avg_value_bytes: options::number(env, &o, "avgValueBytes", any)?,
+      max_value_bytes: options::number(env, &o, "maxValueBytes", any)?,
+      shards: options::number(env, &o, "shards", any)?,
+    };
+    let capacity = int_option_code(
+      env,
+      Some(options.capacity),
+      "capacity",
+      u32::MAX as f64,
+      errors::INVALID_CAPACITY,
+    )?
+    .unwrap_or(0);
     if capacity == 0 {
       return Err(errors::range_error(
         env,
@@ -685,13 +833,19 @@ impl JsSharedMap {
 
   /// Evicts up to `maxEvictions` entries not accessed since `cutoffMs`
   /// (ms since the epoch); returns how many.
-  #[napi]
+  #[napi(ts_args_type = "cutoffMs: number, maxEvictions?: number | undefined | null")]
   pub fn evict_older_than(
     &self,
     env: &Env,
-    cutoff_ms: f64,
-    max_evictions: Option<f64>,
+    cutoff_ms: Unknown,
+    max_evictions: Unknown,
   ) -> Result<f64> {
+    let any = errors::INVALID_ARGUMENT;
+    let cutoff_ms = options::number_value(env, &cutoff_ms, "cutoffMs", any)?;
+    if cutoff_ms.is_nan() {
+      return Err(errors::range_error(env, any, "cutoffMs must not be NaN"));
+    }
+    let max_evictions = options::optional_number(env, &max_evictions, "maxEvictions", any)?;
     let cutoff = int_option(
       env,
       Some(cutoff_ms.max(0.0).floor()),
@@ -775,6 +929,38 @@ impl JsSharedMap {
       ok: r.ok,
       problems: r.problems,
     })
+  }
+
+  /// Rebuilds every shard from its slots, as the recovery after a crashed
+  /// writer does: entries whose slots are intact are kept, damaged ones are
+  /// dropped, and chains, LRU order, free list and sizes are rebuilt. Never
+  /// needed in normal operation; for when `verify()` reported problems.
+  #[napi]
+  pub fn repair(&self, env: &Env) -> Result<()> {
+    self
+      .shared
+      .state(env)?
+      .map()
+      .repair()
+      .map_err(|e| shm_error(env, e))
+  }
+
+  /// Test support, not API: the `[offset, length]` byte ranges of the shard
+  /// locks in the segment. Damaging them is outside the hostile-memory
+  /// guarantee (glibc keeps robust-list pointers inside `pthread_mutex_t`),
+  /// so the byte-flip test leaves them alone.
+  #[napi(js_name = "__debugLockRanges", skip_typescript)]
+  pub fn debug_lock_ranges(&self, env: &Env) -> Result<Vec<Vec<f64>>> {
+    Ok(
+      self
+        .shared
+        .state(env)?
+        .map()
+        .debug_lock_ranges()
+        .into_iter()
+        .map(|(offset, len)| vec![offset as f64, len as f64])
+        .collect(),
+    )
   }
 
   /// Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
