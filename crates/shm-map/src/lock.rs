@@ -309,7 +309,7 @@ mod robust {
   pub(crate) unsafe fn acquire(
     lock: *mut u8,
     ctx: &LockCtx<'_>,
-    me: u64,
+    _me: u64,
   ) -> Result<Acquired, LockError> {
     let m = lock as *mut libc::pthread_mutex_t;
     let start = Instant::now();
@@ -340,8 +340,9 @@ mod robust {
           break Acquired::OwnerDied;
         }
         libc::ENOTRECOVERABLE => {
+          let pid = crate::sys::current_pid();
           // SAFETY: per the contract.
-          if let Some(how) = unsafe { reinitialise(lock, ctx, reinit_seen, me)? } {
+          if let Some(how) = unsafe { reinitialise(lock, ctx, reinit_seen, pid)? } {
             break how;
           }
         }
@@ -371,8 +372,9 @@ mod robust {
   }
 
   /// The `ENOTRECOVERABLE` path (see the module docs): re-initialises the
-  /// mutex if this process wins the claim made from `seen`, the re-init word
-  /// read before the lock attempt. `Some` when it ends up owning the lock.
+  /// mutex if process `pid` (this one) wins the claim made from `seen`, the
+  /// re-init word read before the lock attempt. `Some` when it ends up
+  /// owning the lock.
   ///
   /// # Safety
   /// As for [`acquire`].
@@ -380,11 +382,10 @@ mod robust {
     lock: *mut u8,
     ctx: &LockCtx<'_>,
     seen: u64,
-    me: u64,
+    pid: u32,
   ) -> Result<Option<Acquired>, LockError> {
     let epoch = seen >> 32;
     let claimer = seen as u32;
-    let pid = me as u32;
     let claim = (epoch << 32) | pid as u64;
     let won = if claimer == 0 {
       ctx
@@ -535,15 +536,15 @@ mod lease {
   }
 }
 
-/// This process's word for [`acquire`]/[`release`]: its pid (robust mutex:
-/// re-init claims) or its lease word (pid and start tag, recomputed after
-/// `fork`).
+/// This process's word for [`acquire`]/[`release`]: the lease word (pid and
+/// start tag, recomputed after `fork`); unused by the robust mutex (0, so
+/// its hot path makes no `getpid` call).
 pub(crate) fn me() -> u64 {
   if cfg!(all(
     any(target_os = "linux", target_os = "freebsd"),
     not(feature = "lease-lock")
   )) {
-    crate::sys::current_pid() as u64
+    0
   } else {
     crate::sys::owner_word()
   }
