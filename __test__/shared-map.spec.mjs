@@ -81,8 +81,10 @@ test('create / open / openOrCreate / unlink and their errors', (t) => {
 })
 
 test('names and options are validated with clear errors', (t) => {
-  for (const bad of ['', 'a/b', 'x'.repeat(25), 'sp ace']) {
+  for (const bad of ['', 'a/b', 'x'.repeat(25), 'sp ace', 'nul\0byte']) {
     t.throws(() => SharedMap.create(bad, { capacity: 10 }), { instanceOf: RangeError, code: 'ENAME' })
+    t.throws(() => SharedMap.open(bad), { instanceOf: RangeError, code: 'ENAME' })
+    t.throws(() => SharedMap.unlink(bad), { instanceOf: RangeError, code: 'ENAME' })
   }
   const name = uniqueName()
   t.throws(() => SharedMap.create(name, {}), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })

@@ -24,9 +24,21 @@ pub const INVALID_VALUE: &str = "ERR_LRUKIT_INVALID_VALUE";
 /// An argument that must be an array / object is something else.
 pub const INVALID_ARGUMENT: &str = "ERR_LRUKIT_INVALID_ARGUMENT";
 
+/// `msg` without NUL characters (written as `\0`): Node-API takes messages
+/// as C strings, and one with a NUL (from a map name or option value in the
+/// message) would make the throw itself fail with a code-less error.
+fn c_safe(msg: &str) -> std::borrow::Cow<'_, str> {
+  if msg.contains('\0') {
+    msg.replace('\0', "\\0").into()
+  } else {
+    msg.into()
+  }
+}
+
 /// Throws a `TypeError` with `code` and returns the error that tells napi-rs
 /// an exception is already pending.
 pub fn type_error(env: &Env, code: &str, msg: &str) -> Error {
+  let msg = &*c_safe(msg);
   match env.throw_type_error(msg, Some(code)) {
     Ok(()) => Error::new(Status::PendingException, msg.to_owned()),
     Err(e) => e,
@@ -35,6 +47,7 @@ pub fn type_error(env: &Env, code: &str, msg: &str) -> Error {
 
 /// Throws a `RangeError` with `code`; see [`type_error`].
 pub fn range_error(env: &Env, code: &str, msg: &str) -> Error {
+  let msg = &*c_safe(msg);
   match env.throw_range_error(msg, Some(code)) {
     Ok(()) => Error::new(Status::PendingException, msg.to_owned()),
     Err(e) => e,
@@ -46,6 +59,7 @@ pub const REENTRANT: &str = "ERR_LRUKIT_REENTRANT";
 
 /// Throws a plain `Error` with `code`; see [`type_error`].
 pub fn error(env: &Env, code: &str, msg: &str) -> Error {
+  let msg = &*c_safe(msg);
   match env.throw_error(msg, Some(code)) {
     Ok(()) => Error::new(Status::PendingException, msg.to_owned()),
     Err(e) => e,
