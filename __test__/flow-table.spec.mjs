@@ -191,6 +191,8 @@ test('missing, null or non-object options and wrong option types are TypeErrors 
   t.throws(() => f.advanceTime(), arg)
   t.throws(() => f.advanceTime(2 ** 54), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
   t.is(f.advanceTime(5), 5)
+  t.throws(() => FlowTable({ timeout: 5 }), arg)
+  t.is(globalThis.touchMany, undefined, 'FlowTable() without new binds no methods to the global object')
   const trap = new Error('from a getter')
   t.is(
     t.throws(() => new FlowTable({ get timeout() { throw trap } })),

@@ -724,6 +724,16 @@ const HOT_METHODS: &[(&str, raw::Method<FlowShared>)] = &[
 impl JsFlowTable {
   #[napi(constructor, ts_args_type = "options: FlowTableOptions")]
   pub fn new(env: Env, this: napi::bindgen_prelude::This, options: Unknown) -> Result<Self> {
+    // Called without `new`, `this` is the global object (or whatever the
+    // caller bound): binding the hot methods there would overwrite its
+    // properties.
+    if !JsFlowTable::instance_of(&env, &this)? {
+      return Err(errors::type_error(
+        &env,
+        errors::INVALID_ARGUMENT,
+        "FlowTable is a class: call it with new",
+      ));
+    }
     let options = read_options(&env, &options, "new FlowTable(options)")?;
     let table = Arc::new(build(&env, &options)?);
     let expiry = expiry_spec(&env, &options)?;
