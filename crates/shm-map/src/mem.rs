@@ -155,8 +155,11 @@ pub(crate) enum Backing {
   Mapped(crate::sys::Mapping),
   #[cfg(windows)]
   Mapped(shared_memory::Shmem),
-  /// A private, zeroed heap buffer.
-  Heap(Box<[Line]>),
+  /// A private, zeroed heap buffer. A `Vec`, not a `Box`: moving a `Box`
+  /// (into the handle) asserts unique access to its memory and would
+  /// invalidate the `Mem` pointer taken before the move (Miri, Stacked
+  /// Borrows; LLVM `noalias`); moving a `Vec` asserts nothing.
+  Heap(Vec<Line>),
 }
 
 impl Backing {
@@ -170,7 +173,7 @@ impl Backing {
       crate::error::einval(format!("cannot allocate {len} bytes for an in-memory map"))
     })?;
     v.extend((0..lines).map(|_| Line(Default::default())));
-    Ok(Backing::Heap(v.into_boxed_slice()))
+    Ok(Backing::Heap(v))
   }
 
   /// The bytes as a [`Mem`].
@@ -180,6 +183,7 @@ impl Backing {
       Backing::Mapped(m) => (m.ptr(), m.len() as u64),
       #[cfg(windows)]
       Backing::Mapped(s) => (s.as_ptr(), s.len() as u64),
+      // `Vec::as_ptr` materialises no reference to the buffer.
       Backing::Heap(b) => (b.as_ptr() as *mut u8, b.len() as u64 * 64),
     };
     // SAFETY: the mapping or buffer is page- or 64-byte aligned, lives as
