@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use lrukit_array_lru::timed::{Capacity, Stamped, TimedLru, TimedLruError, MAX_CAPACITY};
 use napi::{
-  bindgen_prelude::{JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
+  bindgen_prelude::{JavaScriptClassExt, JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
   sys, Env, JsValue, Result, Unknown, ValueType,
 };
 use napi_derive::napi;
@@ -99,7 +99,9 @@ struct LruState {
   ttl: f64,
 }
 
-/// Options for `new LruCache(options)`.
+/// Options for `new LruCache(options)`. Only its TypeScript declaration is
+/// generated from this; the constructor reads the object by hand.
+#[allow(dead_code)]
 #[napi(object, object_to_js = false)]
 pub struct LruCacheOptions {
   /// Maximum number of entries: a positive integer up to 4,294,967,294, or
@@ -194,21 +196,25 @@ impl LruShared {
 
 #[napi]
 impl JsLruCache {
-  #[napi(constructor)]
-  pub fn new(env: Env, this: This, options: Option<LruCacheOptions>) -> Result<Self> {
-    let Some(options) = options else {
+  #[napi(constructor, ts_args_type = "options: LruCacheOptions")]
+  pub fn new(env: Env, this: This, options: Unknown) -> Result<Self> {
+    // Called without `new`, `this` is the global object: binding the hot
+    // methods there would overwrite its properties.
+    if !JsLruCache::instance_of(&env, &this)? {
       return Err(errors::type_error(
         &env,
         errors::INVALID_ARGUMENT,
-        "new LruCache(options) needs an options object with a capacity",
+        "LruCache is a class: call it with new",
       ));
-    };
-    let cap = number_arg(
-      &env,
-      &options.capacity,
-      errors::INVALID_CAPACITY,
-      "capacity",
-    )?;
+    }
+    // Read by hand: napi-rs's conversion of `LruCacheOptions` throws
+    // code-less errors ("Missing field `capacity`") for a non-object or a
+    // missing capacity.
+    let options =
+      crate::options::object(&env, &options, "new LruCache(options)", true)?.expect("required");
+    let capacity: Unknown = options.get_named_property("capacity")?;
+    let ttl: Option<Unknown> = Some(options.get_named_property("ttl")?);
+    let cap = number_arg(&env, &capacity, errors::INVALID_CAPACITY, "capacity")?;
     let capacity = if cap == f64::INFINITY {
       Capacity::Unbounded
     } else if cap >= 1.0 && cap.fract() == 0.0 && cap <= MAX_CAPACITY as f64 {
@@ -220,7 +226,7 @@ impl JsLruCache {
         &format!("capacity must be a positive integer up to {MAX_CAPACITY} or Infinity, got {cap}"),
       ));
     };
-    let ttl = parse_ttl(&env, &options.ttl)?.unwrap_or(f64::INFINITY);
+    let ttl = parse_ttl(&env, &ttl)?.unwrap_or(f64::INFINITY);
     let inner = TimedLru::try_new(capacity, memory::table_limit())
       .map_err(|e| table_error(&env, "new LruCache", e))?;
     let shared = Rc::new(LruShared {
