@@ -202,7 +202,7 @@ export type JsFlowTable = FlowTable
  * with code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
  */
 export declare class LruCache {
-  constructor(options?: LruCacheOptions | undefined | null)
+  constructor(options: LruCacheOptions)
   /**
    * Number of entries (expired entries not yet reclaimed included; call
    * `purgeStale()` first for an exact live count).
@@ -241,7 +241,7 @@ export type JsLruCache = LruCache
  * the others. Make one with `SharedMap.create`, `SharedMap.open` or
  * `SharedMap.openOrCreate`.
  *
- * Errors carry a `code`: `EEXIST`, `ENOENT`, `EINCOMPAT`, `EFULL`,
+ * Errors carry a `code`: `EEXIST`, `ENOENT`, `EPERM`, `EUNINIT`, `EINCOMPAT`, `EFULL`,
  * `EKEYTOOLONG`, `EVALUETOOLONG`, `ETYPE`, `ERANGE`, `ECORRUPT`, `ETIMEDOUT`,
  * `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
  * argument validation.
@@ -251,7 +251,11 @@ export declare class SharedMap {
   static create(name: string, options: SharedMapOptions): SharedMap
   /**
    * Opens an existing map; code `ENOENT` if missing, `EINCOMPAT` if its
-   * layout or version differs from this build's.
+   * layout or version differs from this build's, `EPERM` if another user
+   * owns the segment or it grants write beyond `options.mode` (nothing is
+   * read from it then), `EUNINIT` if its creator died before initialising
+   * it (`openOrCreate` takes such a segment over), `ETIMEDOUT` if a live
+   * creator is still initialising it after `lockTimeout`.
    */
   static open(name: string, options?: SharedMapOpenOptions | undefined | null): SharedMap
   /**
@@ -373,7 +377,10 @@ export interface FlowTableOptions {
   keepAlive?: boolean
 }
 
-/** Options for `new LruCache(options)`. */
+/**
+ * Options for `new LruCache(options)`. Only its TypeScript declaration is
+ * generated from this; the constructor reads the object by hand.
+ */
 export interface LruCacheOptions {
   /**
    * Maximum number of entries: a positive integer up to 4,294,967,294, or
@@ -404,6 +411,13 @@ export interface SharedMapOpenOptions {
    * still creating. An integer from 1 to 2147483647; default 5000.
    */
   lockTimeout?: number
+  /**
+   * The most the segment's permission bits may grant (default 0o600): a
+   * segment owned by another user, or writable by anyone this mode does
+   * not allow, is refused with `EPERM`. Give the creator's mode to open a
+   * map created for a group (e.g. `0o660`).
+   */
+  mode?: number
 }
 
 /** Options for `SharedMap.create` / `SharedMap.openOrCreate`. */

@@ -346,6 +346,37 @@ test('segments are created 0600 unless mode says otherwise', (t) => {
   SharedMap.unlink(b.name)
 })
 
+test('open refuses a segment others may write unless its mode is accepted (EPERM), and names an uninitialised one (EUNINIT)', (t) => {
+  if (process.platform !== 'linux') {
+    t.log('skipped: the owner and mode checks read /dev/shm, which only Linux has')
+    return t.pass()
+  }
+  const g = fresh({ capacity: 10, mode: 0o660 })
+  g.set('k', 1)
+  for (const open of [() => SharedMap.open(g.name), () => SharedMap.openOrCreate(g.name, { capacity: 10 })]) {
+    const e = t.throws(open)
+    t.is(e.code, 'EPERM')
+    t.true(e.message.includes('660') && e.message.includes(g.name), e.message)
+  }
+  t.is(SharedMap.open(g.name, { mode: 0o660 }).get('k'), 1)
+  t.throws(() => SharedMap.open(g.name, { mode: '660' }), { instanceOf: TypeError })
+  t.throws(() => SharedMap.open(g.name, { mode: 0o1000 }), { instanceOf: RangeError })
+  SharedMap.unlink(g.name)
+
+  // What a creator killed before the map was ready leaves: a zero-filled segment.
+  const name = `uninit${process.pid}${isBun ? 'b' : 'n'}`
+  SharedMap.unlink(name)
+  writeFileSync(`/dev/shm/lk_${name}`, Buffer.alloc(64 * 1024), { mode: 0o600 })
+  const e = t.throws(() => SharedMap.open(name))
+  t.is(e.code, 'EUNINIT')
+  const started = process.hrtime.bigint()
+  const m = SharedMap.openOrCreate(name, { capacity: 10 })
+  t.true(Number(process.hrtime.bigint() - started) / 1e6 < 3000, 'taken over in well under 3 s')
+  m.set('k', 'v')
+  t.is(SharedMap.open(name).get('k'), 'v')
+  SharedMap.unlink(name)
+})
+
 test('a damaged header is refused by name with EINCOMPAT', (t) => {
   if (process.platform !== 'linux') return t.pass()
   const m = fresh({ capacity: 10 })

@@ -30,7 +30,7 @@ use crate::values::{prepare_value, value_ref, value_to_js};
 /// the others. Make one with `SharedMap.create`, `SharedMap.open` or
 /// `SharedMap.openOrCreate`.
 ///
-/// Errors carry a `code`: `EEXIST`, `ENOENT`, `EINCOMPAT`, `EFULL`,
+/// Errors carry a `code`: `EEXIST`, `ENOENT`, `EPERM`, `EUNINIT`, `EINCOMPAT`, `EFULL`,
 /// `EKEYTOOLONG`, `EVALUETOOLONG`, `ETYPE`, `ERANGE`, `ECORRUPT`, `ETIMEDOUT`,
 /// `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
 /// argument validation.
@@ -98,6 +98,11 @@ pub struct SharedMapOpenOptions {
   /// detected sooner. Also bounds the wait for a map another process is
   /// still creating. An integer from 1 to 2147483647; default 5000.
   pub lock_timeout: Option<f64>,
+  /// The most the segment's permission bits may grant (default 0o600): a
+  /// segment owned by another user, or writable by anyone this mode does
+  /// not allow, is refused with `EPERM`. Give the creator's mode to open a
+  /// map created for a group (e.g. `0o660`).
+  pub mode: Option<f64>,
 }
 
 /// Input of `SharedMap.calcRequiredMemorySize`.
@@ -138,10 +143,12 @@ fn read_open_options(env: &Env, v: &Unknown) -> Result<SharedMapOpenOptions> {
     None => Ok(SharedMapOpenOptions {
       json: None,
       lock_timeout: None,
+      mode: None,
     }),
     Some(o) => Ok(SharedMapOpenOptions {
       json: options::boolean(env, &o, "json")?,
       lock_timeout: options::number(env, &o, "lockTimeout", errors::INVALID_TIMEOUT)?,
+      mode: options::number(env, &o, "mode", errors::INVALID_ARGUMENT)?,
     }),
   }
 }
@@ -681,7 +688,11 @@ impl JsSharedMap {
   }
 
   /// Opens an existing map; code `ENOENT` if missing, `EINCOMPAT` if its
-  /// layout or version differs from this build's.
+  /// layout or version differs from this build's, `EPERM` if another user
+  /// owns the segment or it grants write beyond `options.mode` (nothing is
+  /// read from it then), `EUNINIT` if its creator died before initialising
+  /// it (`openOrCreate` takes such a segment over), `ETIMEDOUT` if a live
+  /// creator is still initialising it after `lockTimeout`.
   #[napi(
     ts_args_type = "name: string, options?: SharedMapOpenOptions | undefined | null",
     ts_return_type = "SharedMap"
@@ -689,10 +700,13 @@ impl JsSharedMap {
   pub fn open<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
     let name = name_arg(env, &name)?;
     let options = read_open_options(env, &options)?;
-    let opts = Options {
+    let mut opts = Options {
       lock_timeout: lock_timeout(env, options.lock_timeout)?,
       ..Options::default()
     };
+    if let Some(mode) = int_option(env, options.mode, "mode", 0o777 as f64)? {
+      opts.mode = mode as u32;
+    }
     let map = SharedMap::open_with(&name, &opts).map_err(|e| named_error(env, &name, e))?;
     instance(env, map, options.json.unwrap_or(false))
   }
