@@ -11,6 +11,8 @@ use std::fmt;
 /// |---|---|
 /// | `EEXIST` | `create`: a segment with this name exists |
 /// | `ENOENT` | `open`: no segment with this name |
+/// | `EPERM` | `open`: the segment is owned by another user, or grants write beyond the accepted mode (nothing was read from it) |
+/// | `EUNINIT` | `open`: the segment's creator died before initialising it (`open_or_create` takes it over) |
 /// | `EINCOMPAT` | the segment is not an lrukit map, or has another layout version, hash, lock ABI or inconsistent sizes (the message names the field) |
 /// | `EINVAL` | invalid options or arguments |
 /// | `ENAME` | invalid map name |
@@ -18,7 +20,7 @@ use std::fmt;
 /// | `EKEYTOOLONG` / `EVALUETOOLONG` | over `max_key_bytes` / `max_value_bytes` |
 /// | `ETYPE` | `incr` on a value that is not a number or bigint |
 /// | `ERANGE` | `incr` overflowed a bigint, or a non-integer delta for a bigint |
-/// | `ECORRUPT` | the shared memory is damaged beyond automatic repair, or was never initialised |
+/// | `ECORRUPT` | the shared memory is damaged beyond automatic repair |
 /// | `ETIMEDOUT` | a shard lock stayed held past the lock timeout (a stopped process, or a damaged lock word) |
 /// | `EIO` | an operating-system call failed (the message has the errno) |
 #[derive(Clone, Debug, PartialEq, Eq)]
