@@ -292,10 +292,7 @@ impl SharedMap {
     if mem.a32(H_INIT).load(Acquire) != INIT_READY {
       return Err(Error::new("EUNINIT", "the image is not of a ready map"));
     }
-    let (layout, created_at, creator) = Layout::from_header(&read_header(&mem), mem.len())?;
-    Ok(Self::from_parts(
-      backing, mem, layout, "(image)", created_at, creator, opts,
-    ))
+    Self::adopt(backing, mem, "(image)", opts)
   }
 
   fn layout_for(opts: &Options) -> Result<Layout, Error> {
@@ -404,17 +401,7 @@ impl SharedMap {
         // moved into the handle below or dropped after this block.
         let mem = unsafe { Mem::new(m.ptr(), m.len() as u64) };
         if mem.a32(H_INIT).load(Acquire) == INIT_READY {
-          let (layout, created_at, creator) =
-            Layout::from_header(&read_header(&mem), mem.len()).map_err(|e| named(name, e))?;
-          return Ok(Opened::Map(Self::from_parts(
-            Backing::Mapped(m),
-            mem,
-            layout,
-            name,
-            created_at,
-            creator,
-            opts,
-          )));
+          return Self::adopt(Backing::Mapped(m), mem, name, opts).map(Opened::Map);
         }
         let magic = mem.a32(H_MAGIC).load(Relaxed) as u64
           | ((mem.a32(H_MAGIC + 4).load(Relaxed) as u64) << 32);
@@ -525,17 +512,7 @@ impl SharedMap {
         }
         std::thread::sleep(Duration::from_millis(1));
       }
-      let (layout, created_at, creator) =
-        Layout::from_header(&read_header(&mem), len).map_err(|e| named(name, e))?;
-      return Ok(Opened::Map(Self::from_parts(
-        Backing::Mapped(shm),
-        mem,
-        layout,
-        name,
-        created_at,
-        creator,
-        opts,
-      )));
+      return Self::adopt(Backing::Mapped(shm), mem, name, opts).map(Opened::Map);
     }
   }
 
@@ -587,6 +564,16 @@ impl SharedMap {
   pub fn unlink(name: &str) -> Result<bool, Error> {
     let os_id = sys::validate_name(name)?;
     sys::unlink_segment(&os_id)
+  }
+
+  /// A handle over the READY segment `mem` (owned by `backing`), its
+  /// header validated and copied into a private `Layout`.
+  fn adopt(backing: Backing, mem: Mem, name: &str, opts: &Options) -> Result<Self, Error> {
+    let (layout, created_at, creator) =
+      Layout::from_header(&read_header(&mem), mem.len()).map_err(|e| named(name, e))?;
+    Ok(Self::from_parts(
+      backing, mem, layout, name, created_at, creator, opts,
+    ))
   }
 
   fn from_parts(
