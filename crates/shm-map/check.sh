@@ -5,7 +5,7 @@
 #
 # The tests include the fault campaign (tests/faults.rs) and short crash loops.
 # LONG=1 also runs the long crash loop with each lock kind: 8 writers alive at
-# once, 8,000 deaths (LRUKIT_WRITERS / LRUKIT_KILLS override; ~6 min each on
+# once, 8,000 deaths (LRUKIT_WRITERS / LRUKIT_KILLS override; ~15 min each on
 # 2 cores). `npm run test:kill` runs the same plus the JavaScript loop.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
