@@ -214,17 +214,23 @@
 //! can crash the lock holder inside libc (other damage to a lock word yields
 //! `ETIMEDOUT` or `ECORRUPT`).
 //!
-//! **Truncation.** A process of the same user that shrinks the segment
-//! (`ftruncate`) after others mapped it cannot be stopped: the kernel keeps
-//! their mappings at the old length, and the first access to a page past
-//! the new end raises SIGBUS in that process (the default action kills it;
-//! lrukit installs no signal handler, since recovering from SIGBUS inside a
-//! Node process is not sound). What lrukit can promise: a process that
-//! opens the map afterwards refuses it (`EINCOMPAT`: the segment is smaller
-//! than its header says), and the segment never shrinks by lrukit's own
-//! doing. What it cannot: that a process already using a map survives
-//! another process truncating it. Only the owner (or root) can truncate, so
-//! this is a same-user fault, like writing garbage into the segment.
+//! **Truncation.** The OS, not lrukit, decides what happens when a process
+//! shrinks the segment (`ftruncate`) while others have it mapped: their
+//! mappings keep the old length, but the pages past the new end no longer
+//! exist, and the first access to one of them — a `get`, `set` or `verify`
+//! that reaches a shard past the cut — raises SIGBUS, which kills that
+//! process (a Node or Bun process included; `tests/faults.rs` shows it).
+//! lrukit installs no handler: none could make the access succeed, and
+//! checking the size before every access would cost an `fstat` per
+//! operation and still race with the truncation. What lrukit promises: a
+//! process that opens the map afterwards is refused with `EINCOMPAT` naming
+//! the header's size and the real one (`open_or_create` refuses it too;
+//! `unlink` and `create` are the way out); growing a segment is harmless;
+//! lrukit never resizes a segment after `create`; and only the owning user
+//! (or root) can truncate it, since others are refused by the trust rule —
+//! a same-user fault, like writing garbage into the segment. A full
+//! `/dev/shm` is a different case: `create` reserves every page up front and
+//! fails with `EIO` (ENOSPC) instead.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -98,7 +98,9 @@ pub struct Stats {
   /// Times a lock was found held by a dead process (each such death is
   /// counted once, then its shard repaired).
   pub lock_recoveries: u64,
-  /// Shard rebuilds (lock recoveries plus damage found and repaired).
+  /// Completed shard rebuilds (after lock recoveries, and for damage found
+  /// by an operation). A recoverer killed during its own repair counts a
+  /// recovery but no repair, so this can be below `lock_recoveries`.
   pub repairs: u64,
   pub shards: u64,
   pub slot_bytes: u64,
