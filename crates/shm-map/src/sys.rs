@@ -169,7 +169,7 @@ impl Drop for Creating {
       // this segment meanwhile.
       let _ = unlink_segment(&self.os_id);
     }
-    let _ = &self.fd;
+    // Then the fields drop: the mapping, and the descriptor (its flock).
   }
 }
 
