@@ -14,6 +14,7 @@ use napi_derive::napi;
 use crate::errors;
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
 use crate::memory;
+use crate::options;
 use crate::raw::{self, as_array, element};
 use crate::value::Val;
 
@@ -116,25 +117,13 @@ pub struct LruCacheOptions {
   pub ttl: Option<Unknown<'static>>,
 }
 
-fn number_arg(env: &Env, v: &Unknown, code: &str, what: &str) -> Result<f64> {
-  if v.get_type()? != ValueType::Number {
-    return Err(errors::type_error(
-      env,
-      code,
-      &format!("{what} must be a number"),
-    ));
-  }
-  // SAFETY: the value was just checked to be a number.
-  unsafe { v.cast::<f64>() }
-}
-
 /// Parses a TTL (ms) into a relative lifetime; `INFINITY` = never expires.
 fn parse_ttl(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
   let Some(v) = v else { return Ok(None) };
   if v.get_type()? == ValueType::Undefined {
     return Ok(None);
   }
-  let ttl = number_arg(env, v, errors::INVALID_TTL, "ttl")?;
+  let ttl = options::number_value(env, v, "ttl", errors::INVALID_TTL)?;
   if ttl.is_nan() || ttl < 0.0 {
     return Err(errors::range_error(
       env,
@@ -211,10 +200,10 @@ impl JsLruCache {
     // code-less errors ("Missing field `capacity`") for a non-object or a
     // missing capacity.
     let options =
-      crate::options::object(&env, &options, "new LruCache(options)", true)?.expect("required");
+      options::object(&env, &options, "new LruCache(options)", true)?.expect("required");
     let capacity: Unknown = options.get_named_property("capacity")?;
     let ttl: Option<Unknown> = Some(options.get_named_property("ttl")?);
-    let cap = number_arg(&env, &capacity, errors::INVALID_CAPACITY, "capacity")?;
+    let cap = options::number_value(&env, &capacity, "capacity", errors::INVALID_CAPACITY)?;
     let capacity = if cap == f64::INFINITY {
       Capacity::Unbounded
     } else if cap >= 1.0 && cap.fract() == 0.0 && cap <= MAX_CAPACITY as f64 {
@@ -328,7 +317,7 @@ fn parse_timestamp(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
   if v.get_type()? == ValueType::Undefined {
     return Ok(None);
   }
-  let t = number_arg(env, v, errors::INVALID_TIMESTAMP, "timestamp")?;
+  let t = options::number_value(env, v, "timestamp", errors::INVALID_TIMESTAMP)?;
   if !t.is_finite() {
     return Err(errors::range_error(
       env,
