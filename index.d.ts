@@ -445,7 +445,7 @@ export interface SharedMapOptions {
   ttl?: number
   /** Permission bits of the segment; default 0o600. */
   mode?: number
-  /** Number of lock shards (a power of two); default from the CPU count. */
+  /** Number of lock shards (a power of two); default from the CPU count (16 to 64), with at least 256 entries per shard. */
   shards?: number
   /** Store objects and arrays as JSON (this handle only). */
   json?: boolean

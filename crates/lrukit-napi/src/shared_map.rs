@@ -77,7 +77,7 @@ pub struct SharedMapOptions {
   pub ttl: Option<f64>,
   /// Permission bits of the segment; default 0o600.
   pub mode: Option<f64>,
-  /// Number of lock shards (a power of two); default from the CPU count.
+  /// Number of lock shards (a power of two); default from the CPU count (16 to 64), with at least 256 entries per shard.
   pub shards: Option<f64>,
   /// Store objects and arrays as JSON (this handle only).
   pub json: Option<bool>,

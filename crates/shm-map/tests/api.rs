@@ -321,6 +321,31 @@ fn options_are_validated_and_reported() {
   assert_eq!(st.slots, 8 * (125 + 1));
 }
 
+/// A small map with default shards holds its whole capacity whatever the
+/// seed: limits are per shard, so a small map must not be split finely.
+#[test]
+fn small_maps_hold_their_capacity_with_default_shards() {
+  for capacity in [1u32, 3, 10, 100, 511] {
+    for seed in 0..40u64 {
+      let mut o = opts(capacity);
+      o.hash_seed = Some(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+      let m = SharedMap::in_memory(&o).unwrap();
+      assert_eq!(m.stats().shards, 1, "capacity {capacity}");
+      for i in 0..capacity {
+        m.set(format!("k{i}").as_bytes(), ValueRef::Number(i as f64), None)
+          .unwrap();
+      }
+      assert_eq!(m.len(), capacity as u64, "capacity {capacity} seed {seed}");
+      assert_eq!(m.stats().evictions, 0);
+    }
+  }
+  // Larger maps still shard, each shard holding at least 256 entries.
+  let m = SharedMap::in_memory(&opts(100_000)).unwrap();
+  assert!(m.stats().shards >= 16, "{}", m.stats().shards);
+  let m = SharedMap::in_memory(&opts(1024)).unwrap();
+  assert_eq!(m.stats().shards, 4);
+}
+
 #[test]
 fn required_memory_size_is_linear_and_checked() {
   let a = required_memory_size(1000, 256, 1024, Some(16)).unwrap();
