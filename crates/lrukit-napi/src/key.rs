@@ -1,9 +1,6 @@
-//! Keys: JavaScript string, number, bigint, Buffer/Uint8Array <-> tagged bytes.
-//!
-//! A key is stored as one tag byte followed by its payload, so keys of
-//! different types never collide (`'1'` and `1` are different keys, as in a
-//! `Map`). Numbers use SameValueZero: `-0` is stored as `0` and every NaN as
-//! the canonical NaN. Keys up to 23 bytes live inline (no allocation).
+//! Keys: JavaScript string, number, bigint, Buffer/Uint8Array to and from
+//! the tagged bytes of `lrukit_codec::key` (which defines the encoding).
+//! Keys up to 23 bytes live inline (no allocation).
 
 use std::ffi::c_char;
 
@@ -20,11 +17,7 @@ use crate::memory;
 /// Stored form of a key.
 pub type KeyBytes = SmallVec<[u8; 24]>;
 
-const TAG_STR: u8 = b's';
-const TAG_NUM: u8 = b'n';
-const TAG_BIG_POS: u8 = b'b';
-const TAG_BIG_NEG: u8 = b'B';
-const TAG_BYTES: u8 = b'u';
+use lrukit_codec::key::{self as codec, KeyRef};
 
 /// Reusable buffer for encoding lookup keys without allocating.
 pub struct KeyScratch {
@@ -47,27 +40,31 @@ impl KeyScratch {
     let raw = value.raw();
     match value.get_type()? {
       ValueType::String => {
-        self.buf.push(TAG_STR);
+        self.buf.push(codec::TAG_STRING);
         read_utf8(env, raw, &mut self.buf)?;
       }
       ValueType::Number => {
         // SAFETY: the value was just checked to be a number.
         let n = unsafe { f64::from_napi_value(env.raw(), raw)? };
-        push_number(&mut self.buf, n);
+        codec::push_number(&mut self.buf, n);
       }
       ValueType::BigInt => {
         // SAFETY: the value was just checked to be a bigint.
         let big = unsafe { BigInt::from_napi_value(env.raw(), raw)? };
-        push_bigint(&mut self.buf, &big);
+        codec::push_bigint(&mut self.buf, big.sign_bit, &big.words);
       }
       ValueType::Object if value.is_typedarray()? => {
         // SAFETY: the value is a typed array; a non-Uint8Array is rejected by
         // the conversion. The slice is copied before this call returns.
         match unsafe { <&[u8]>::from_napi_value(env.raw(), raw) } {
           Ok(bytes) => {
-            memory::reserve(env, &mut self.buf, bytes.len() + 1, "reading a byte key")?;
-            self.buf.push(TAG_BYTES);
-            self.buf.extend_from_slice(bytes);
+            memory::reserve(
+              env,
+              &mut self.buf,
+              bytes.len() + codec::TAG_BYTES_LEN,
+              "reading a byte key",
+            )?;
+            codec::push_bytes(&mut self.buf, bytes);
           }
           Err(_) => return Err(invalid_key(env)),
         }
@@ -138,30 +135,6 @@ pub fn read_utf8(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<(
   Ok(())
 }
 
-fn push_number(out: &mut Vec<u8>, n: f64) {
-  let canonical = if n == 0.0 {
-    0.0f64
-  } else if n.is_nan() {
-    f64::NAN
-  } else {
-    n
-  };
-  out.push(TAG_NUM);
-  out.extend_from_slice(&canonical.to_bits().to_le_bytes());
-}
-
-fn push_bigint(out: &mut Vec<u8>, big: &BigInt) {
-  let mut words: &[u64] = &big.words;
-  while let [rest @ .., 0] = words {
-    words = rest;
-  }
-  let negative = big.sign_bit && !words.is_empty();
-  out.push(if negative { TAG_BIG_NEG } else { TAG_BIG_POS });
-  for w in words {
-    out.extend_from_slice(&w.to_le_bytes());
-  }
-}
-
 /// What a failed batch allocation reports.
 const BATCH: &str = "encoding the keys of a batch call";
 
@@ -192,18 +165,10 @@ impl KeyBatch {
   /// `read_utf8` would (a lone surrogate becomes U+FFFD, as in
   /// `napi_get_value_string_utf8`).
   fn push_utf16(&mut self, env: &Env, units: &[u16]) -> Result<()> {
-    // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, 4 for 2).
-    let most = units.len().saturating_mul(3).saturating_add(1);
+    let most = codec::utf16_encoded_bound(units.len());
     memory::reserve(env, &mut self.bytes, most, BATCH)?;
     memory::reserve(env, &mut self.ends, 1, BATCH)?;
-    self.bytes.push(TAG_STR);
-    for c in char::decode_utf16(units.iter().copied()) {
-      let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-      let mut b = [0u8; 4];
-      self
-        .bytes
-        .extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-    }
+    codec::push_utf16(&mut self.bytes, units);
     self.ends.push(self.bytes.len());
     Ok(())
   }
@@ -390,31 +355,28 @@ pub fn read_string(env: &Env, raw: sys::napi_value) -> Result<String> {
   )
 }
 
-/// Builds the JavaScript value of a stored key.
+/// Builds the JavaScript value of a stored key (`undefined` for bytes no
+/// encoder writes: keys of a SharedMap come back from shared memory, which
+/// may be damaged, so a string key is converted lossily too).
 pub fn to_js<'env>(env: &'env Env, key: &[u8]) -> Result<Unknown<'env>> {
-  match key.split_first() {
-    // Keys of a SharedMap come back from shared memory, which may be damaged:
-    // never assume they are still valid UTF-8.
-    Some((&TAG_STR, s)) => match std::str::from_utf8(s) {
+  match codec::decode(key) {
+    Some(KeyRef::String(s)) => match std::str::from_utf8(s) {
       Ok(s) => s.into_unknown(env),
       Err(_) => String::from_utf8_lossy(s).into_owned().into_unknown(env),
     },
-    Some((&TAG_NUM, n)) => {
-      let bits = u64::from_le_bytes(n.try_into().unwrap_or([0; 8]));
-      f64::from_bits(bits).into_unknown(env)
+    Some(KeyRef::Number(n)) => n.into_unknown(env),
+    Some(k @ KeyRef::BigInt { negative, .. }) => {
+      let mut words: Vec<u64> = k.bigint_words().collect();
+      if words.is_empty() {
+        words.push(0);
+      }
+      BigInt {
+        sign_bit: negative,
+        words,
+      }
+      .into_unknown(env)
     }
-    Some((&tag @ (TAG_BIG_POS | TAG_BIG_NEG), w)) => BigInt {
-      sign_bit: tag == TAG_BIG_NEG,
-      words: if w.is_empty() {
-        vec![0]
-      } else {
-        w.chunks_exact(8)
-          .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-          .collect()
-      },
-    }
-    .into_unknown(env),
-    Some((&TAG_BYTES, b)) => Buffer::from(b.to_vec()).into_unknown(env),
-    _ => ().into_unknown(env),
+    Some(KeyRef::Bytes(b)) => Buffer::from(b.to_vec()).into_unknown(env),
+    None => ().into_unknown(env),
   }
 }

@@ -243,7 +243,9 @@ mod map;
 mod mem;
 mod shard;
 mod sys;
-mod value;
+/// The key and value encodings stored in the segment (part of the format).
+pub use lrukit_codec as codec;
+use lrukit_codec::value;
 
 pub use error::Error;
 #[cfg(feature = "test-hooks")]

@@ -1,13 +1,36 @@
-//! Typed values: a one-byte tag plus bytes, as stored in a slot.
+//! Values as a type tag plus one inline word or a byte string.
+//!
+//! | tag | variant | stored length | payload                              |
+//! |-----|---------|---------------|--------------------------------------|
+//! | 1   | String  | 0..=max       | UTF-8 bytes (not checked)            |
+//! | 2   | Number  | 8             | f64 bits, little-endian              |
+//! | 3   | BigInt  | 8             | i64, little-endian two's complement  |
+//! | 4   | Bool    | 1             | low byte of the word: 0 or 1         |
+//! | 5   | Null    | 0             | the word is 0                        |
+//! | 6   | Bytes   | 0..=max       | the bytes                            |
+//! | 7   | Json    | 0..=max       | a JSON text (not checked)            |
+//!
+//! Inline variants keep their payload in the first little-endian word of the
+//! value area; byte variants keep their bytes there, zero-padded to a whole
+//! word. Everything read back from shared memory passes [`valid_tag_len`]
+//! before it is trusted.
 
-/// Tag of a stored value (the `tag` field of a slot).
-pub(crate) const TAG_STRING: u32 = 1;
-pub(crate) const TAG_NUMBER: u32 = 2;
-pub(crate) const TAG_BIGINT: u32 = 3;
-pub(crate) const TAG_BOOL: u32 = 4;
-pub(crate) const TAG_NULL: u32 = 5;
-pub(crate) const TAG_BYTES: u32 = 6;
-pub(crate) const TAG_JSON: u32 = 7;
+use alloc::vec::Vec;
+
+/// Tag of a string value.
+pub const TAG_STRING: u32 = 1;
+/// Tag of a number value.
+pub const TAG_NUMBER: u32 = 2;
+/// Tag of a bigint value.
+pub const TAG_BIGINT: u32 = 3;
+/// Tag of a boolean value.
+pub const TAG_BOOL: u32 = 4;
+/// Tag of null value.
+pub const TAG_NULL: u32 = 5;
+/// Tag of a byte value value.
+pub const TAG_BYTES: u32 = 6;
+/// Tag of a JSON text value.
+pub const TAG_JSON: u32 = 7;
 
 /// A value to store, borrowed from the caller.
 ///
@@ -24,7 +47,9 @@ pub enum ValueRef<'a> {
   Number(f64),
   /// A 64-bit signed integer (JavaScript `bigint` in the i64 range).
   BigInt(i64),
+  /// A boolean.
   Bool(bool),
+  /// `null`.
   Null,
   /// Opaque bytes.
   Bytes(&'a [u8]),
@@ -35,12 +60,19 @@ pub enum ValueRef<'a> {
 /// An owned value returned by reads.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+  /// UTF-8 text.
   String(Vec<u8>),
+  /// A JavaScript number.
   Number(f64),
+  /// A 64-bit signed integer.
   BigInt(i64),
+  /// A boolean.
   Bool(bool),
+  /// `null`.
   Null,
+  /// Opaque bytes.
   Bytes(Vec<u8>),
+  /// A JSON text.
   Json(Vec<u8>),
 }
 
@@ -73,7 +105,8 @@ impl<'a> ValueRef<'a> {
     }
   }
 
-  pub(crate) fn tag(&self) -> u32 {
+  /// The value's type tag.
+  pub fn tag(&self) -> u32 {
     match self {
       ValueRef::String(_) => TAG_STRING,
       ValueRef::Number(_) => TAG_NUMBER,
@@ -86,7 +119,7 @@ impl<'a> ValueRef<'a> {
   }
 
   /// The stored representation: (tag, length, bytes or inline word).
-  pub(crate) fn encode(self) -> Encoded<'a> {
+  pub fn encode(self) -> Encoded<'a> {
     match self {
       ValueRef::String(b) | ValueRef::Bytes(b) | ValueRef::Json(b) => Encoded::Bytes(self.tag(), b),
       ValueRef::Number(n) => Encoded::Word(TAG_NUMBER, 8, n.to_bits()),
@@ -97,8 +130,9 @@ impl<'a> ValueRef<'a> {
   }
 }
 
-/// How a value is laid into a slot's value area.
-pub(crate) enum Encoded<'a> {
+/// How a value is laid into an entry's value area.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Encoded<'a> {
   /// Tag and bytes (string, bytes, json).
   Bytes(u32, &'a [u8]),
   /// Tag, length (0, 1 or 8) and one little-endian word.
@@ -106,12 +140,15 @@ pub(crate) enum Encoded<'a> {
 }
 
 impl Encoded<'_> {
-  pub(crate) fn tag(&self) -> u32 {
+  /// The type tag.
+  pub fn tag(&self) -> u32 {
     match self {
       Encoded::Bytes(t, _) | Encoded::Word(t, _, _) => *t,
     }
   }
-  pub(crate) fn len(&self) -> u32 {
+  /// The stored length in bytes.
+  #[allow(clippy::len_without_is_empty)]
+  pub fn len(&self) -> u32 {
     match self {
       Encoded::Bytes(_, b) => b.len() as u32,
       Encoded::Word(_, l, _) => *l,
@@ -120,10 +157,10 @@ impl Encoded<'_> {
 }
 
 /// Whether `(tag, len)` is a well-formed stored value for a map whose value
-/// area holds `max_value` bytes. Everything read back from shared memory goes
+/// allows `max_value` bytes. Everything read back from shared memory goes
 /// through this before it is trusted.
 #[inline]
-pub(crate) fn valid_tag_len(tag: u32, len: u32, max_value: u32) -> bool {
+pub fn valid_tag_len(tag: u32, len: u32, max_value: u32) -> bool {
   match tag {
     TAG_STRING | TAG_BYTES | TAG_JSON => len <= max_value,
     TAG_NUMBER | TAG_BIGINT => len == 8,
@@ -136,7 +173,7 @@ pub(crate) fn valid_tag_len(tag: u32, len: u32, max_value: u32) -> bool {
 /// Builds an owned value from a validated tag, the inline word and, for the
 /// byte variants, the copied bytes.
 #[inline]
-pub(crate) fn decode(tag: u32, word: u64, bytes: Vec<u8>) -> Value {
+pub fn decode(tag: u32, word: u64, bytes: Vec<u8>) -> Value {
   match tag {
     TAG_STRING => Value::String(bytes),
     TAG_NUMBER => Value::Number(f64::from_bits(word)),
@@ -150,14 +187,14 @@ pub(crate) fn decode(tag: u32, word: u64, bytes: Vec<u8>) -> Value {
 
 /// `true` for the variants whose payload is a byte string.
 #[inline]
-pub(crate) fn is_bytes_tag(tag: u32) -> bool {
+pub fn is_bytes_tag(tag: u32) -> bool {
   matches!(tag, TAG_STRING | TAG_BYTES | TAG_JSON)
 }
 
 /// Borrows a validated stored value (`bytes` holds the copied bytes of the
 /// byte variants).
 #[inline]
-pub(crate) fn value_ref(tag: u32, word: u64, bytes: &[u8]) -> ValueRef<'_> {
+pub fn value_ref(tag: u32, word: u64, bytes: &[u8]) -> ValueRef<'_> {
   match tag {
     TAG_STRING => ValueRef::String(bytes),
     TAG_NUMBER => ValueRef::Number(f64::from_bits(word)),
@@ -166,5 +203,62 @@ pub(crate) fn value_ref(tag: u32, word: u64, bytes: &[u8]) -> ValueRef<'_> {
     TAG_NULL => ValueRef::Null,
     TAG_BYTES => ValueRef::Bytes(bytes),
     _ => ValueRef::Json(bytes),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use alloc::vec;
+  use proptest::prelude::*;
+
+  fn values() -> impl Strategy<Value = Value> {
+    let bytes = proptest::collection::vec(any::<u8>(), 0..40);
+    prop_oneof![
+      bytes.clone().prop_map(Value::String),
+      any::<f64>().prop_map(Value::Number),
+      any::<i64>().prop_map(Value::BigInt),
+      any::<bool>().prop_map(Value::Bool),
+      Just(Value::Null),
+      bytes.clone().prop_map(Value::Bytes),
+      bytes.prop_map(Value::Json),
+    ]
+  }
+
+  proptest! {
+    /// encode, then decode what a reader copies back: the same value (numbers
+    /// bit for bit), and the stored form is always valid.
+    #[test]
+    fn round_trip(v in values()) {
+      let e = v.as_ref().encode();
+      prop_assert!(valid_tag_len(e.tag(), e.len(), 64));
+      let (word, bytes) = match e {
+        Encoded::Word(_, _, w) => (w, vec![]),
+        Encoded::Bytes(_, b) => (0, b.to_vec()),
+      };
+      prop_assert!(is_bytes_tag(e.tag()) == matches!(e, Encoded::Bytes(..)));
+      let back = decode(e.tag(), word, bytes.clone());
+      match (&v, &back) {
+        (Value::Number(a), Value::Number(b)) => prop_assert_eq!(a.to_bits(), b.to_bits()),
+        _ => prop_assert_eq!(&v, &back),
+      }
+      prop_assert_eq!(value_ref(e.tag(), word, &bytes).to_owned_value(), back);
+    }
+
+    #[test]
+    fn unknown_tags_and_bad_lengths_are_invalid(tag in 8u32.., len in any::<u32>()) {
+      prop_assert!(!valid_tag_len(tag, len, u32::MAX));
+      prop_assert!(!valid_tag_len(0, len, u32::MAX));
+    }
+  }
+
+  #[test]
+  fn lengths_of_inline_values_are_fixed() {
+    assert!(valid_tag_len(TAG_NUMBER, 8, 0));
+    assert!(!valid_tag_len(TAG_NUMBER, 7, 100));
+    assert!(valid_tag_len(TAG_BOOL, 1, 0));
+    assert!(!valid_tag_len(TAG_NULL, 1, 100));
+    assert!(valid_tag_len(TAG_STRING, 10, 10));
+    assert!(!valid_tag_len(TAG_JSON, 11, 10));
   }
 }
