@@ -21,7 +21,7 @@ fn setup(name: &str) -> SharedMap {
   let m = SharedMap::create(
     name,
     &Options {
-      capacity: 131_072,
+      capacity: Some(131_072),
       max_key_bytes: 32,
       max_value_bytes: 64,
       eviction: Eviction::Lru,

@@ -7,19 +7,23 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 pub mod point {
   /// Any of the points below.
   pub const ANY: u32 = 0;
-  /// `set`: the new copy is half written (state WRITING, key written).
+  /// `set`: the new record is written and the head published, the record
+  /// is still WRITING and no cell points at it.
   pub const SET_WRITING: u32 = 1;
-  /// `set`: the new copy is linked and USED, the old copy not yet freed.
+  /// `set`: the new record is LIVE and its cell points at it; a replaced
+  /// record is still LIVE too.
   pub const SET_LINKED: u32 = 2;
-  /// `delete`: unlinked from its chain, not yet freed.
-  pub const DELETE_UNLINKED: u32 = 3;
-  /// eviction: victim unlinked from its chain, not yet freed.
-  pub const EVICT_UNLINKED: u32 = 4;
+  /// `delete`: the record is DEAD, its cell not yet emptied.
+  pub const DELETE_MARKED: u32 = 3;
+  /// eviction: the victim is DEAD and its cell emptied, the tail not yet
+  /// moved past it, the new entry not yet written.
+  pub const EVICT_MARKED: u32 = 4;
   /// `incr`: sequence odd, value not yet stored.
   pub const INCR: u32 = 5;
-  /// shard repair: half the slots scanned, buckets cleared.
+  /// shard repair: half the ring walked, the index not yet rebuilt.
   pub const REPAIR: u32 = 6;
-  /// `clear`: half the slots freed.
+  /// `clear`: the ring is empty (tail moved to the head), the index not yet
+  /// cleared.
   pub const CLEAR: u32 = 7;
   /// `create`: the segment exists under its name, its creator holds the
   /// creation lock, the header is written, the shards are not initialised

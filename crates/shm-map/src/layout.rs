@@ -4,16 +4,13 @@
 use crate::error::{eincompat, einval, Error};
 
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"LRUKITSM");
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Hash id: xxh3-64 (XXH3 output is frozen since xxHash 0.8.0), seeded with
 /// the segment's own random seed (kept in the header, read by every process),
 /// so nobody can craft keys that all land in one bucket of another's map.
 pub(crate) const HASH_ALGO_XXH3_64: u32 = 1;
 /// Fixed seed of the header checksum (integrity, not secrecy).
 pub(crate) const CHECKSUM_SEED: u64 = 0x6c72_756b_6974_5331; // "lrukitS1"
-
-/// The empty link / empty bucket sentinel.
-pub(crate) const EMPTY: u32 = u32::MAX;
 
 pub(crate) const INIT_BUSY: u32 = 0;
 pub(crate) const INIT_READY: u32 = 1;
@@ -24,13 +21,20 @@ pub(crate) const LANE_BYTES: u64 = 64;
 pub(crate) const LANES_OFF: u64 = HEADER_BYTES;
 pub(crate) const SHARDS_OFF: u64 = LANES_OFF + LANE_COUNT as u64 * LANE_BYTES;
 pub(crate) const SHARD_HEADER_BYTES: u64 = 256;
-pub(crate) const SLOT_HEADER_BYTES: u64 = 64;
 
 /// Upper bounds (sanity, and to keep every offset far from overflowing).
 pub(crate) const MAX_KEY_BYTES_LIMIT: u32 = 65_535;
 pub(crate) const MAX_VALUE_BYTES_LIMIT: u32 = 64 << 20;
 pub(crate) const MAX_SHARDS: u32 = 1024;
 pub(crate) const MAX_TOTAL_BYTES: u64 = 1 << 40;
+/// A cell stores a record offset in 8-byte units plus one in 32 bits.
+pub(crate) const MAX_RING_BYTES: u64 = (u32::MAX as u64 - 1) * 8;
+
+/// Default limits and sizing averages (see [`Sizing`]).
+pub(crate) const DEFAULT_MAX_KEY_BYTES: u32 = 256;
+pub(crate) const DEFAULT_MAX_VALUE_BYTES: u32 = 1 << 20;
+pub(crate) const DEFAULT_AVG_KEY_BYTES: u32 = 32;
+pub(crate) const DEFAULT_AVG_VALUE_BYTES: u32 = 256;
 
 // ---- header field offsets (bytes from the segment base) -------------------
 pub(crate) const H_MAGIC: u64 = 0;
@@ -40,18 +44,17 @@ pub(crate) const H_HASH_ALGO: u64 = 16; // u32
 pub(crate) const H_LOCK_KIND: u64 = 20; // u32
 pub(crate) const H_HASH_SEED: u64 = 24;
 pub(crate) const H_TOTAL: u64 = 32;
-pub(crate) const H_CAPACITY: u64 = 40; // u32
+pub(crate) const H_CAPACITY: u64 = 40; // u32, 0 = no entry cap asked for
 pub(crate) const H_SHARDS: u64 = 44; // u32
-pub(crate) const H_SLOTS: u64 = 48; // u32
-pub(crate) const H_BUCKETS: u64 = 52; // u32
+pub(crate) const H_CAP_PER_SHARD: u64 = 48; // u32
+pub(crate) const H_CELLS: u64 = 52; // u32
 pub(crate) const H_MAX_KEY: u64 = 56; // u32
 pub(crate) const H_MAX_VALUE: u64 = 60; // u32
-pub(crate) const H_SLOT_SIZE: u64 = 64; // u32
-pub(crate) const H_EVICTION: u64 = 68; // u32
+pub(crate) const H_RING_BYTES: u64 = 64;
 pub(crate) const H_DEFAULT_TTL: u64 = 72;
 pub(crate) const H_CREATED_AT: u64 = 80;
 pub(crate) const H_CREATOR_PID: u64 = 88; // u32
-pub(crate) const H_CAP_PER_SHARD: u64 = 92; // u32
+pub(crate) const H_EVICTION: u64 = 92; // u32
 pub(crate) const H_SHARD_STRIDE: u64 = 96;
 pub(crate) const H_SHARDS_OFF: u64 = 104;
 pub(crate) const H_LANES: u64 = 112; // u32
@@ -65,10 +68,11 @@ pub(crate) const H_CHECKED_BYTES: usize = 120;
 pub(crate) const S_LOCK: u64 = 0;
 pub(crate) const S_LOCK_BYTES: u64 = 64;
 pub(crate) const S_SEQ: u64 = 64;
+/// Entries indexed (occupied cells).
 pub(crate) const S_LEN: u64 = 72;
-pub(crate) const S_FREE: u64 = 80; // u32
-pub(crate) const S_LRU_HEAD: u64 = 84; // u32
-pub(crate) const S_LRU_TAIL: u64 = 88; // u32
+/// Ring positions: bytes ever appended / reclaimed (see `ring`).
+pub(crate) const S_HEAD: u64 = 80;
+pub(crate) const S_TAIL: u64 = 88;
 pub(crate) const S_WRITE_SEQ: u64 = 96;
 pub(crate) const S_NEXT_EXPIRY: u64 = 104;
 pub(crate) const S_LAST_SCAN: u64 = 112;
@@ -76,33 +80,27 @@ pub(crate) const S_LAST_SCAN: u64 = 112;
 pub(crate) const S_REINIT: u64 = 120;
 pub(crate) const S_SETS: u64 = 128;
 pub(crate) const S_DELETES: u64 = 136;
-pub(crate) const S_EVICTIONS: u64 = 144;
+/// Entries evicted to make room in the ring.
+pub(crate) const S_EVICT_ROOM: u64 = 144;
 pub(crate) const S_EXPIRATIONS: u64 = 152;
 pub(crate) const S_LOCK_RECOVERIES: u64 = 160;
 pub(crate) const S_REPAIRS: u64 = 168;
 /// The pid namespace of the last locker (see `lock`).
 pub(crate) const S_HOLDER_NS: u64 = 176;
+/// Key + value bytes of the live entries.
+pub(crate) const S_LIVE_BYTES: u64 = 184;
+/// Record bytes (headers and padding included) of the live entries.
+pub(crate) const S_LIVE_RECORD_BYTES: u64 = 192;
+/// Entries evicted because the shard held its most entries.
+pub(crate) const S_EVICT_CAPACITY: u64 = 200;
+/// Entries evicted by `evict_older_than`.
+pub(crate) const S_EVICT_MANUAL: u64 = 208;
+/// Live records moved from the tail to the head (second chances and
+/// reclaiming the garbage behind them).
+pub(crate) const S_MOVES: u64 = 216;
 
-// ---- slot field offsets (bytes from the slot base) -------------------------
-pub(crate) const F_STATE: u64 = 0; // u32
-pub(crate) const F_KEY_LEN: u64 = 4; // u32
-pub(crate) const F_HASH: u64 = 8;
-pub(crate) const F_NEXT: u64 = 16; // u32: hash chain, or free list
-pub(crate) const F_VALUE_LEN: u64 = 20; // u32
-pub(crate) const F_PREV: u64 = 24; // u32: LRU towards head
-pub(crate) const F_LNEXT: u64 = 28; // u32: LRU towards tail
-pub(crate) const F_TAG: u64 = 32; // u32
-pub(crate) const F_VERSION: u64 = 40;
-pub(crate) const F_EXPIRES: u64 = 48;
-pub(crate) const F_ACCESS: u64 = 56;
-pub(crate) const F_KEY: u64 = SLOT_HEADER_BYTES;
-
-pub(crate) const STATE_FREE: u32 = 0;
-pub(crate) const STATE_USED: u32 = 1;
-pub(crate) const STATE_WRITING: u32 = 2;
-
-/// Top bit of the access word: "read since the last time a writer linked or
-/// second-chanced this entry". The low 63 bits are the last access in ms.
+/// Top bit of a cell's access word: "read since the last time a writer
+/// wrote or moved this entry". The low 63 bits are the last access in ms.
 pub(crate) const ACCESS_REF: u64 = 1 << 63;
 pub(crate) const ACCESS_MS: u64 = ACCESS_REF - 1;
 
@@ -138,31 +136,45 @@ pub(crate) const fn round_up(v: u64, to: u64) -> u64 {
   v.div_ceil(to) * to
 }
 
+/// What a new map is sized from (the creation options that decide the
+/// layout). See the crate docs, "Sizing".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sizing {
+  pub capacity: Option<u32>,
+  pub memory_size: Option<u64>,
+  pub avg_key: u32,
+  pub avg_value: u32,
+  pub max_key: u32,
+  pub max_value: u32,
+  pub shards: Option<u32>,
+  pub eviction: Eviction,
+  pub default_ttl_ms: u64,
+  pub seed: u64,
+}
+
 /// Everything derived from the creation parameters. Built once (at create
 /// from options, at open from the validated header) and never re-read from
 /// shared memory afterwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
+  /// The entry cap asked for (0: none, only memory limits the entries).
   pub capacity: u32,
   pub shards: u32,
   /// `64 - log2(shards)`; the shard is `hash >> shard_shift` (0 when 1 shard).
   pub shard_shift: u32,
-  /// Entries a shard may hold (`ceil(capacity / shards)`).
+  /// Entries a shard may index.
   pub cap_per_shard: u32,
-  /// Physical slots per shard: `cap_per_shard + 1`, the spare slot lets an
-  /// update write its new copy before the old one is freed even when full.
-  pub slots: u32,
-  pub buckets: u32,
+  /// Index cells per shard (more than `cap_per_shard`: open addressing
+  /// needs empty cells).
+  pub cells: u32,
+  /// Ring bytes per shard (a multiple of 64).
+  pub ring: u64,
   pub max_key: u32,
   pub max_value: u32,
-  /// Bytes reserved for the value (`max(max_value, 8)` rounded up to 8).
-  pub value_area: u32,
-  pub key_area: u32,
-  pub slot_size: u64,
   pub eviction: Eviction,
   pub default_ttl_ms: u64,
-  pub buckets_off: u64,
-  pub slots_off: u64,
+  pub cells_off: u64,
+  pub ring_off: u64,
   pub shard_stride: u64,
   pub total: u64,
   pub lock_kind: u32,
@@ -170,59 +182,166 @@ pub(crate) struct Layout {
   pub seed: u64,
 }
 
+/// Bytes of the record of an entry with `key` and `value` bytes (header,
+/// key and value each padded to 8, at least one value word).
+#[inline]
+pub(crate) const fn record_bytes(key: u32, value: u32) -> u64 {
+  crate::ring::REC_HEADER
+    + round_up(key as u64, 8)
+    + round_up(if value < 8 { 8 } else { value } as u64, 8)
+}
+
+/// Index cells for `cap` entries: a load factor of at most 3/4, and always
+/// at least one empty cell.
+#[inline]
+pub(crate) const fn cells_for(cap: u32) -> u64 {
+  (cap as u64 * 4).div_ceil(3) + 1
+}
+
+fn index_bytes(cells: u64) -> u64 {
+  round_up(cells * crate::index::CELL_BYTES, 64)
+}
+
 impl Layout {
-  pub(crate) fn compute(
-    capacity: u32,
-    max_key: u32,
-    max_value: u32,
-    shards: Option<u32>,
-    eviction: Eviction,
-    default_ttl_ms: u64,
-    seed: u64,
-  ) -> Result<Layout, Error> {
-    if capacity == 0 {
-      return Err(einval("capacity must be at least 1"));
-    }
-    if max_key == 0 || max_key > MAX_KEY_BYTES_LIMIT {
+  /// The layout for a new map (the creation policy: see "Sizing").
+  pub(crate) fn compute(z: &Sizing) -> Result<Layout, Error> {
+    if z.max_key == 0 || z.max_key > MAX_KEY_BYTES_LIMIT {
       return Err(einval(format!(
         "max_key_bytes must be in 1..={MAX_KEY_BYTES_LIMIT}"
       )));
     }
-    if max_value > MAX_VALUE_BYTES_LIMIT {
+    if z.max_value > MAX_VALUE_BYTES_LIMIT {
       return Err(einval(format!(
         "max_value_bytes must be at most {MAX_VALUE_BYTES_LIMIT}"
       )));
     }
-    let shards = match shards {
+    // Averages only size the map; they never exceed the limits.
+    let avg = record_bytes(z.avg_key.min(z.max_key), z.avg_value.min(z.max_value));
+    let (entries_hint, bytes_hint) = match (z.capacity, z.memory_size) {
+      (Some(0), _) => return Err(einval("capacity must be at least 1")),
+      (_, Some(m)) if m < SHARDS_OFF + 1024 => {
+        return Err(einval(format!(
+          "memory_size {m} is too small: a map needs at least {} bytes",
+          SHARDS_OFF + 1024
+        )))
+      }
+      (_, Some(m)) if m > MAX_TOTAL_BYTES => {
+        return Err(einval(format!(
+          "memory_size must be at most {MAX_TOTAL_BYTES} bytes"
+        )))
+      }
+      (Some(c), None) => (c as u64, c as u64 * avg),
+      (c, Some(m)) => (c.map_or(m / avg, |c| c as u64), m),
+      (None, None) => return Err(einval("set a capacity or a memory_size")),
+    };
+    let shards = match z.shards {
       Some(s) => {
         if s == 0 || !s.is_power_of_two() || s > MAX_SHARDS {
           return Err(einval(format!(
             "shards must be a power of two in 1..={MAX_SHARDS}"
           )));
         }
-        if s > capacity {
+        if z.capacity.is_some_and(|c| s > c) {
           return Err(einval("shards must not exceed capacity"));
         }
         s
       }
-      None => default_shards(capacity),
+      None => default_shards(entries_hint, bytes_hint),
     };
-    let cap_per_shard = capacity.div_ceil(shards);
-    // EMPTY (u32::MAX) must stay out of range; +1 for the spare slot.
-    if cap_per_shard >= u32::MAX - 2 {
-      return Err(einval("capacity too large"));
+    let too_large = || {
+      einval(format!(
+        "the map would need more than {MAX_TOTAL_BYTES} bytes of shared memory"
+      ))
+    };
+    let (cap_per_shard, ring) = match (z.capacity, z.memory_size) {
+      (Some(c), None) => {
+        let cap = c.div_ceil(shards);
+        let base = (cap as u64).checked_mul(avg).ok_or_else(too_large)?;
+        // Plus the free space writes keep (see `ring::Guard::reserve`), so
+        // that `cap` entries of the average size fit.
+        let extra = match z.eviction {
+          Eviction::None => record_bytes(z.max_key, z.max_value).min(base),
+          Eviction::Lru => (base / 7).min(8192),
+        };
+        (cap, round_up((base + extra).max(1024), 64))
+      }
+      (c, Some(m)) => {
+        let budget = (m - SHARDS_OFF) / shards as u64;
+        let room = budget
+          .checked_sub(SHARD_HEADER_BYTES)
+          .ok_or_else(|| einval(format!("memory_size {m} is too small for {shards} shards")))?;
+        let cap = match c {
+          Some(c) => c.div_ceil(shards) as u64,
+          // Entries of the average size fill the ring as the index fills:
+          // room = cap × avg + cells_for(cap) × 16.
+          None => (room * 3 / (3 * avg + 4 * crate::index::CELL_BYTES)).max(1),
+        };
+        let cap = u32::try_from(cap.min(u32::MAX as u64 / 2)).map_err(|_| too_large())?;
+        let ring = room
+          .checked_sub(index_bytes(cells_for(cap)))
+          .map(|r| r / 64 * 64)
+          .filter(|&r| r >= 1024)
+          .ok_or_else(|| {
+            einval(format!(
+              "memory_size {m} is too small for an index of {} entries per shard and room for them",
+              cap
+            ))
+          })?;
+        (cap, ring)
+      }
+      (None, None) => unreachable!(),
+    };
+    let cells = u32::try_from(cells_for(cap_per_shard)).map_err(|_| too_large())?;
+    Self::from_parts(
+      z.capacity.unwrap_or(0),
+      shards,
+      cap_per_shard,
+      cells,
+      ring,
+      z.max_key,
+      z.max_value,
+      z.eviction,
+      z.default_ttl_ms,
+      z.seed,
+    )
+  }
+
+  /// Checks a layout's parameters and derives its offsets (at create, and at
+  /// open from the header's fields).
+  #[allow(clippy::too_many_arguments)]
+  pub(crate) fn from_parts(
+    capacity: u32,
+    shards: u32,
+    cap_per_shard: u32,
+    cells: u32,
+    ring: u64,
+    max_key: u32,
+    max_value: u32,
+    eviction: Eviction,
+    default_ttl_ms: u64,
+    seed: u64,
+  ) -> Result<Layout, Error> {
+    if shards == 0 || !shards.is_power_of_two() || shards > MAX_SHARDS {
+      return Err(einval(format!(
+        "shards must be a power of two in 1..={MAX_SHARDS}"
+      )));
     }
-    let slots = cap_per_shard + 1;
-    let buckets = slots
-      .checked_next_power_of_two()
-      .ok_or_else(|| einval("capacity too large"))?;
-    let key_area = round_up(max_key as u64, 8) as u32;
-    let value_area = round_up(max_value.max(8) as u64, 8) as u32;
-    let slot_size = SLOT_HEADER_BYTES + key_area as u64 + value_area as u64;
-    let buckets_off = SHARD_HEADER_BYTES;
-    let slots_off = buckets_off + round_up(buckets as u64 * 4, 64);
-    // < 2^32 slots × < 2^27 bytes: no overflow in u64.
-    let shard_stride = slots_off + round_up(slots as u64 * slot_size, 64);
+    if max_key == 0 || max_key > MAX_KEY_BYTES_LIMIT || max_value > MAX_VALUE_BYTES_LIMIT {
+      return Err(einval("key or value limit out of range"));
+    }
+    if cap_per_shard == 0 || (cells as u64) < cells_for(cap_per_shard) {
+      return Err(einval(format!(
+        "{cells} index cells cannot hold {cap_per_shard} entries"
+      )));
+    }
+    if ring < 1024 || !ring.is_multiple_of(64) || ring > MAX_RING_BYTES {
+      return Err(einval(format!(
+        "ring of {ring} bytes per shard: must be a multiple of 64 in 1024..={MAX_RING_BYTES}"
+      )));
+    }
+    let cells_off = SHARD_HEADER_BYTES;
+    let ring_off = cells_off + index_bytes(cells as u64);
+    let shard_stride = ring_off + ring;
     let total = (shards as u64)
       .checked_mul(shard_stride)
       .and_then(|b| b.checked_add(SHARDS_OFF))
@@ -237,17 +356,14 @@ impl Layout {
       shards,
       shard_shift: 64 - shards.trailing_zeros(),
       cap_per_shard,
-      slots,
-      buckets,
+      cells,
+      ring,
       max_key,
       max_value,
-      value_area,
-      key_area,
-      slot_size,
       eviction,
       default_ttl_ms,
-      buckets_off,
-      slots_off,
+      cells_off,
+      ring_off,
       shard_stride,
       total,
       lock_kind: crate::lock::LOCK_KIND,
@@ -264,23 +380,26 @@ impl Layout {
     }
   }
 
-  #[inline]
-  pub(crate) fn bucket_of(&self, hash: u64) -> u32 {
-    (hash as u32) & (self.buckets - 1)
-  }
-
-  /// The slot an entry of `hash` is written to when that slot is free (see
-  /// "Home slots" in the crate docs): bits 16..48 of the hash, reduced to
-  /// `0..slots` by a multiply-shift, so it is independent of the shard (top
-  /// bits) and the bucket (low bits).
+  /// The cell a probe for `hash` starts at: the low 32 bits reduced to
+  /// `0..cells` by a multiply-shift (independent of the shard's top bits).
   #[inline]
   pub(crate) fn home_of(&self, hash: u64) -> u32 {
-    (((hash >> 16) as u32 as u64 * self.slots as u64) >> 32) as u32
+    ((hash as u32 as u64 * self.cells as u64) >> 32) as u32
   }
 
   #[inline]
   pub(crate) fn shard_base(&self, shard: u32) -> u64 {
     SHARDS_OFF + shard as u64 * self.shard_stride
+  }
+
+  /// Whether an entry of `key` and `value` bytes (its stored length) is
+  /// small enough for this map's rings: its record takes at most half of a
+  /// shard's ring. (The key and value limits are checked on their own.)
+  #[inline]
+  pub(crate) fn fits(&self, key: usize, value: usize) -> bool {
+    key <= MAX_KEY_BYTES_LIMIT as usize
+      && value <= MAX_VALUE_BYTES_LIMIT as usize
+      && record_bytes(key as u32, value as u32) <= self.ring / 2
   }
 
   /// The header image for this layout (fields only, no checksum / init word).
@@ -301,16 +420,15 @@ impl Layout {
     put(H_TOTAL, &self.total.to_le_bytes());
     put(H_CAPACITY, &self.capacity.to_le_bytes());
     put(H_SHARDS, &self.shards.to_le_bytes());
-    put(H_SLOTS, &self.slots.to_le_bytes());
-    put(H_BUCKETS, &self.buckets.to_le_bytes());
+    put(H_CAP_PER_SHARD, &self.cap_per_shard.to_le_bytes());
+    put(H_CELLS, &self.cells.to_le_bytes());
     put(H_MAX_KEY, &self.max_key.to_le_bytes());
     put(H_MAX_VALUE, &self.max_value.to_le_bytes());
-    put(H_SLOT_SIZE, &(self.slot_size as u32).to_le_bytes());
-    put(H_EVICTION, &self.eviction.id().to_le_bytes());
+    put(H_RING_BYTES, &self.ring.to_le_bytes());
     put(H_DEFAULT_TTL, &self.default_ttl_ms.to_le_bytes());
     put(H_CREATED_AT, &created_at_ms.to_le_bytes());
     put(H_CREATOR_PID, &creator_pid.to_le_bytes());
-    put(H_CAP_PER_SHARD, &self.cap_per_shard.to_le_bytes());
+    put(H_EVICTION, &self.eviction.id().to_le_bytes());
     put(H_SHARD_STRIDE, &self.shard_stride.to_le_bytes());
     put(H_SHARDS_OFF, &SHARDS_OFF.to_le_bytes());
     put(H_LANES, &LANE_COUNT.to_le_bytes());
@@ -354,11 +472,14 @@ impl Layout {
     }
     let eviction = Eviction::from_id(u32_at(H_EVICTION))
       .ok_or_else(|| eincompat("field eviction: unknown mode"))?;
-    let layout = Layout::compute(
+    let layout = Layout::from_parts(
       u32_at(H_CAPACITY),
+      u32_at(H_SHARDS),
+      u32_at(H_CAP_PER_SHARD),
+      u32_at(H_CELLS),
+      u64_at(H_RING_BYTES),
       u32_at(H_MAX_KEY),
       u32_at(H_MAX_VALUE),
-      Some(u32_at(H_SHARDS)),
       eviction,
       u64_at(H_DEFAULT_TTL),
       u64_at(H_HASH_SEED),
@@ -373,22 +494,6 @@ impl Layout {
         Ok(())
       }
     };
-    check(
-      "slots_per_shard",
-      u32_at(H_SLOTS) as u64,
-      layout.slots as u64,
-    )?;
-    check(
-      "buckets_per_shard",
-      u32_at(H_BUCKETS) as u64,
-      layout.buckets as u64,
-    )?;
-    check(
-      "cap_per_shard",
-      u32_at(H_CAP_PER_SHARD) as u64,
-      layout.cap_per_shard as u64,
-    )?;
-    check("slot_size", u32_at(H_SLOT_SIZE) as u64, layout.slot_size)?;
     check("shard_stride", u64_at(H_SHARD_STRIDE), layout.shard_stride)?;
     check("shards_offset", u64_at(H_SHARDS_OFF), SHARDS_OFF)?;
     check("lane_count", u32_at(H_LANES) as u64, LANE_COUNT as u64)?;
@@ -412,22 +517,28 @@ pub(crate) fn header_checksum(fields: &[u8; H_CHECKED_BYTES]) -> u64 {
   xxhash_rust::xxh3::xxh3_64_with_seed(fields, CHECKSUM_SEED)
 }
 
-/// Entries a default shard holds at least. Limits are per shard and keys
-/// land in shards by hash, so a small map split finely would evict while far
-/// from full (3 keys in a 10-entry map of 8 shards collide 1.6% of the time).
-pub(crate) const MIN_DEFAULT_SHARD_ENTRIES: u32 = 256;
+/// Entries a default shard indexes at least. Limits are per shard and
+/// keys land in shards by hash, so a small map split finely would evict
+/// while far from full (3 keys in a 10-entry map of 8 shards collide 1.6% of
+/// the time).
+pub(crate) const MIN_DEFAULT_SHARD_ENTRIES: u64 = 256;
+/// Ring bytes a default shard has at least, so that one large value takes
+/// a small part of its shard (a 64 MiB map has 16 shards of 4 MiB).
+pub(crate) const MIN_DEFAULT_SHARD_BYTES: u64 = 4 << 20;
 
-/// Default shard count: `max(16, next_power_of_two(2 * cpus))` capped at 64,
-/// and never so many that a shard holds fewer than
-/// [`MIN_DEFAULT_SHARD_ENTRIES`] (so maps below 512 entries have one shard).
-pub(crate) fn default_shards(capacity: u32) -> u32 {
+/// Default shard count for a map of about `entries` entries in `bytes`:
+/// `max(16, next_power_of_two(2 * cpus))` capped at 64, and never so many
+/// that a shard would index fewer than [`MIN_DEFAULT_SHARD_ENTRIES`] or hold
+/// fewer than [`MIN_DEFAULT_SHARD_BYTES`] (small maps have one shard).
+pub(crate) fn default_shards(entries: u64, bytes: u64) -> u32 {
   let cpus = std::thread::available_parallelism()
     .map(|n| n.get())
     .unwrap_or(1) as u32;
-  let want = (2 * cpus).next_power_of_two().clamp(16, 64);
-  let by_cap = (capacity / MIN_DEFAULT_SHARD_ENTRIES).max(1);
-  let max_by_cap = 1u32 << (31 - by_cap.leading_zeros());
-  want.min(max_by_cap)
+  let want = (2 * cpus).next_power_of_two().clamp(16, 64) as u64;
+  let most = (entries / MIN_DEFAULT_SHARD_ENTRIES)
+    .min(bytes / MIN_DEFAULT_SHARD_BYTES)
+    .clamp(1, want);
+  1u32 << (63 - most.leading_zeros())
 }
 
 /// A fresh random hash seed for a new segment.

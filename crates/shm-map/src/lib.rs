@@ -234,15 +234,27 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// Marks a crash point (test builds only).
+macro_rules! hook {
+  ($p:ident) => {
+    #[cfg(feature = "test-hooks")]
+    crate::hooks::hit(crate::hooks::point::$p);
+  };
+}
+
 mod error;
 #[cfg(feature = "test-hooks")]
 mod hooks;
+mod index;
 mod layout;
 mod lock;
 mod map;
 mod mem;
-mod shard;
+mod reader;
+mod repair;
+mod ring;
 mod sys;
+mod writer;
 /// The key and value encodings stored in the segment (part of the format).
 pub use lrukit_codec as codec;
 use lrukit_codec::value;

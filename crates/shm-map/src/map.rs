@@ -7,23 +7,34 @@ use crate::error::{ecorrupt, eincompat, einval, Error};
 use crate::layout::*;
 use crate::lock::{self, Acquired, LockCtx, LockError};
 use crate::mem::{Backing, Shared64};
-use crate::shard::{expired, Fault, Found, Guard, Mem, RawEntry, Shard};
+use crate::reader::{expired, Mem, RawEntry, Shard};
 use crate::sys;
 use crate::value::{decode, value_ref, Encoded, Value, ValueRef, TAG_BIGINT, TAG_NUMBER};
+use crate::writer::{Fault, Found, Guard};
 
 /// Creation options. Only [`SharedMap::create`] (and the creating branch of
 /// [`SharedMap::open_or_create`]) reads them; an opened map has the options
 /// it was created with ([`SharedMap::options`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
-  /// Maximum number of entries. Limits are enforced per shard
-  /// (`ceil(capacity / shards)` each), so a map may evict or report `EFULL`
-  /// slightly before `capacity` entries when keys hash unevenly.
-  pub capacity: u32,
-  /// Longest key in bytes (default 256, at most 65535).
+  /// Most entries (optional). Without `memory_size`, the map is sized for
+  /// this many entries of `avg_key_bytes` + `avg_value_bytes`. Enforced per
+  /// shard (`ceil(capacity / shards)` each), so a map may evict or report
+  /// `EFULL` slightly before `capacity` entries when keys hash unevenly.
+  pub capacity: Option<u32>,
+  /// The segment's size in bytes (the memory budget). Without `capacity`,
+  /// the index is sized for entries of the average sizes that fill it.
+  pub memory_size: Option<u64>,
+  /// Average key and value sizes the map is sized for (defaults 32 and 256
+  /// bytes). They reserve nothing per entry; they only split the memory
+  /// between the index and the entries.
+  pub avg_key_bytes: u32,
+  pub avg_value_bytes: u32,
+  /// Longest key in bytes (default 256, at most 65535). A limit only.
   pub max_key_bytes: u32,
-  /// Longest string/bytes/json value in bytes (default 1024). Every slot
-  /// reserves this much, so memory is `capacity × (64 + keys + values)`.
+  /// Longest string/bytes/json value in bytes (default 1 MiB, at most 64
+  /// MiB). A limit only: an entry takes the bytes it needs. An entry must
+  /// also fit in half of its shard's ring.
   pub max_value_bytes: u32,
   pub eviction: Eviction,
   /// TTL applied by writes that pass `ttl_ms: None`; 0 = no expiry.
@@ -52,7 +63,7 @@ impl Options {
   /// Defaults with the given capacity.
   pub fn new(capacity: u32) -> Self {
     Options {
-      capacity,
+      capacity: Some(capacity),
       ..Options::default()
     }
   }
@@ -61,9 +72,12 @@ impl Options {
 impl Default for Options {
   fn default() -> Self {
     Options {
-      capacity: 1024,
-      max_key_bytes: 256,
-      max_value_bytes: 1024,
+      capacity: None,
+      memory_size: None,
+      avg_key_bytes: DEFAULT_AVG_KEY_BYTES,
+      avg_value_bytes: DEFAULT_AVG_VALUE_BYTES,
+      max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+      max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
       eviction: Eviction::Lru,
       default_ttl_ms: 0,
       mode: 0o600,
@@ -80,21 +94,37 @@ impl Default for Options {
 pub struct Stats {
   /// Entries stored (expired entries not yet reclaimed included).
   pub size: u64,
+  /// Most entries the index holds (`cap per shard × shards`).
   pub capacity: u64,
-  /// Physical slots (capacity rounded up per shard, plus one spare per shard).
-  pub slots: u64,
   /// Size of the shared segment.
   pub memory_bytes: u64,
-  /// `size × slot_bytes`.
+  /// Bytes of the shards' rings (where entries are stored).
+  pub ring_bytes: u64,
+  /// Key + value bytes of the stored entries (the payload).
+  pub allocated_bytes: u64,
+  /// Ring bytes in use: live records (headers and padding included) and
+  /// the garbage of deleted and replaced entries not yet reclaimed.
   pub used_bytes: u64,
-  /// `(capacity − size) × slot_bytes`.
+  /// Ring bytes of live records.
+  pub live_record_bytes: u64,
+  /// Ring bytes free (`ring_bytes − used_bytes`).
   pub free_bytes: u64,
   pub hits: u64,
   pub misses: u64,
   pub sets: u64,
   pub deletes: u64,
+  /// Evictions of every reason (`room + capacity + manual`).
   pub evictions: u64,
+  /// Entries evicted to make room in the ring.
+  pub evictions_room: u64,
+  /// Entries evicted because their shard indexed its most entries.
+  pub evictions_capacity: u64,
+  /// Entries evicted by `evict_older_than`.
+  pub evictions_manual: u64,
+  /// Expired entries reclaimed.
   pub expirations: u64,
+  /// Live entries moved from a ring's tail to its head (second chances).
+  pub moves: u64,
   /// Times a lock was found held by a dead process (each such death is
   /// counted once, then its shard repaired).
   pub lock_recoveries: u64,
@@ -103,7 +133,6 @@ pub struct Stats {
   /// recovery but no repair, so this can be below `lock_recoveries`.
   pub repairs: u64,
   pub shards: u64,
-  pub slot_bytes: u64,
 }
 
 /// Result of [`SharedMap::verify`].
@@ -178,23 +207,15 @@ impl std::fmt::Debug for SharedMap {
   }
 }
 
-/// Memory a map with these parameters needs, in bytes (the segment size).
-pub fn required_memory_size(
-  capacity: u32,
-  max_key_bytes: u32,
-  max_value_bytes: u32,
-  shards: Option<u32>,
-) -> Result<u64, Error> {
+/// Memory a map created with `opts` takes, in bytes (the segment size
+/// `create` allocates: `memory_size` rounded down to whole index cells and
+/// ring bytes, or what `capacity` entries of the average sizes need).
+pub fn required_memory_size(opts: &Options) -> Result<u64, Error> {
   Ok(
-    Layout::compute(
-      capacity,
-      max_key_bytes,
-      max_value_bytes,
-      shards,
-      Eviction::Lru,
-      0,
-      0,
-    )?
+    SharedMap::layout_for(&Options {
+      hash_seed: Some(0),
+      ..opts.clone()
+    })?
     .total,
   )
 }
@@ -304,15 +325,18 @@ impl SharedMap {
         opts.mode
       )));
     }
-    Layout::compute(
-      opts.capacity,
-      opts.max_key_bytes,
-      opts.max_value_bytes,
-      opts.shards,
-      opts.eviction,
-      opts.default_ttl_ms,
-      opts.hash_seed.unwrap_or_else(random_seed),
-    )
+    Layout::compute(&Sizing {
+      capacity: opts.capacity,
+      memory_size: opts.memory_size,
+      avg_key: opts.avg_key_bytes,
+      avg_value: opts.avg_value_bytes,
+      max_key: opts.max_key_bytes,
+      max_value: opts.max_value_bytes,
+      shards: opts.shards,
+      eviction: opts.eviction,
+      default_ttl_ms: opts.default_ttl_ms,
+      seed: opts.hash_seed.unwrap_or_else(random_seed),
+    })
   }
 
   /// Writes the header and every shard of a fresh (zeroed) segment, then
@@ -620,7 +644,10 @@ impl SharedMap {
   /// The options the map was created with.
   pub fn options(&self) -> Options {
     Options {
-      capacity: self.layout.capacity,
+      capacity: (self.layout.capacity != 0).then_some(self.layout.capacity),
+      memory_size: Some(self.layout.total),
+      avg_key_bytes: DEFAULT_AVG_KEY_BYTES,
+      avg_value_bytes: DEFAULT_AVG_VALUE_BYTES,
       max_key_bytes: self.layout.max_key,
       max_value_bytes: self.layout.max_value,
       eviction: self.layout.eviction,
@@ -701,7 +728,8 @@ impl SharedMap {
     Ok(())
   }
 
-  fn check_value<'v>(&self, v: ValueRef<'v>) -> Result<Encoded<'v>, Error> {
+  /// Checks that an entry of `key` and `v` fits this map.
+  fn check_value<'v>(&self, key: &[u8], v: ValueRef<'v>) -> Result<Encoded<'v>, Error> {
     let enc = v.encode();
     if let Encoded::Bytes(_, b) = enc {
       if b.len() > self.layout.max_value as usize {
@@ -714,6 +742,18 @@ impl SharedMap {
           ),
         ));
       }
+    }
+    if !self.layout.fits(key.len(), enc.len() as usize) {
+      return Err(Error::new(
+        "EVALUETOOLONG",
+        format!(
+          "an entry of {} bytes ({}-byte key, {}-byte value) is larger than half of a shard's {}-byte ring; create the map with a larger memory_size or fewer shards",
+          record_bytes(key.len() as u32, enc.len()),
+          key.len(),
+          enc.len(),
+          self.layout.ring
+        ),
+      ));
     }
     Ok(enc)
   }
@@ -812,7 +852,7 @@ impl SharedMap {
     key: &[u8],
     copy: bool,
     buf: &mut Vec<u8>,
-  ) -> Result<Option<crate::shard::Hit>, Error> {
+  ) -> Result<Option<crate::reader::Hit>, Error> {
     let s = self.shard(sh);
     let seq = s.seq();
     for attempt in 0..READ_RETRIES {
@@ -899,7 +939,7 @@ impl SharedMap {
       // to set the read mark the evictor looks at). Second resolution is
       // enough here, so the cheap clock will do.
       let now = self.coarse_now();
-      let a = self.shard(sh).s64(hit.idx, F_ACCESS);
+      let a = self.shard(sh).access_word(hit.cell);
       let cur = a.load(Relaxed);
       if cur & ACCESS_REF == 0 || now.saturating_sub(cur & ACCESS_MS) >= ACCESS_INTERVAL_MS {
         a.store((now & ACCESS_MS) | ACCESS_REF, Relaxed);
@@ -945,8 +985,8 @@ impl SharedMap {
   fn reclaim_expired(&self, sh: u32, h: u64, key: &[u8]) -> Result<(), Error> {
     self.write_op(sh, |g| {
       if let Some(f) = g.find(h, key)? {
-        if g.is_expired(f.idx) {
-          g.remove(f, h)?;
+        if g.is_expired(&f) {
+          g.remove(f);
           g.stat(S_EXPIRATIONS, 1);
         }
       }
@@ -1031,15 +1071,12 @@ impl SharedMap {
   /// `EFULL` when eviction is `None` and the key's shard is full.
   pub fn set(&self, key: &[u8], value: ValueRef<'_>, ttl_ms: Option<u64>) -> Result<(), Error> {
     self.check_key(key)?;
-    let enc = self.check_value(value)?;
+    let enc = self.check_value(key, value)?;
     let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let expires = self.expiry(g.now, ttl_ms);
-      match g.find(h, key)? {
-        Some(f) => g.replace(f, h, key, &enc, expires)?,
-        None => g.insert_new(h, key, &enc, expires)?,
-      }
+      g.put(h, key, &enc, expires)?;
       g.stat(S_SETS, 1);
       Ok(())
     })
@@ -1049,18 +1086,20 @@ impl SharedMap {
   /// absent). Returns whether it stored.
   pub fn add(&self, key: &[u8], value: ValueRef<'_>, ttl_ms: Option<u64>) -> Result<bool, Error> {
     self.check_key(key)?;
-    let enc = self.check_value(value)?;
+    let enc = self.check_value(key, value)?;
     let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let expires = self.expiry(g.now, ttl_ms);
-      match g.find(h, key)? {
-        Some(f) if !g.is_expired(f.idx) => return Ok(false),
-        Some(f) => {
-          g.replace(f, h, key, &enc, expires)?;
+      if let Some(f) = g.find(h, key)? {
+        if !g.is_expired(&f) {
+          return Ok(false);
+        }
+      }
+      if let Some(old) = g.put(h, key, &enc, expires)? {
+        if expired(old.rec.expires, g.now) {
           g.stat(S_EXPIRATIONS, 1);
         }
-        None => g.insert_new(h, key, &enc, expires)?,
       }
       g.stat(S_SETS, 1);
       Ok(true)
@@ -1096,31 +1135,30 @@ impl SharedMap {
     ttl_ms: Option<u64>,
   ) -> Result<Value, Error> {
     self.check_key(key)?;
+    self.check_value(key, ValueRef::Number(0.0))?;
     let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let found = g.find(h, key)?;
-      let fresh = |g: &mut Guard<'_>, f: Option<Found>| -> Result<Value, Fault> {
+      let fresh = |g: &mut Guard<'_>| -> Result<Value, Fault> {
         let v = initial + delta;
         let enc = Encoded::Word(TAG_NUMBER, 8, v.to_bits());
         let expires = self.expiry(g.now, ttl_ms);
-        match f {
-          Some(f) => {
-            g.replace(f, h, key, &enc, expires)?;
+        if let Some(old) = g.put(h, key, &enc, expires)? {
+          if expired(old.rec.expires, g.now) {
             g.stat(S_EXPIRATIONS, 1);
           }
-          None => g.insert_new(h, key, &enc, expires)?,
         }
         g.stat(S_SETS, 1);
         Ok(Value::Number(v))
       };
-      let f = match found {
-        None => return fresh(g, None),
-        Some(f) if g.is_expired(f.idx) => return fresh(g, Some(f)),
+      let f: Found = match found {
+        None => return fresh(g),
+        Some(f) if g.is_expired(&f) => return fresh(g),
         Some(f) => f,
       };
-      let tag = g.s.s32(f.idx, F_TAG).load(Relaxed);
-      let word = g.s.val_word(f.idx).load(Relaxed);
+      let tag = f.rec.tag;
+      let word = g.value_word(&f);
       let (out, new_word) = match tag {
         TAG_NUMBER => {
           let n = f64::from_bits(word) + delta;
@@ -1153,10 +1191,9 @@ impl SharedMap {
           )))
         }
       };
-      // Structural work first (it may find damage and be retried after a
-      // repair); the value store is last, so a retry never adds twice.
-      g.touch(f.idx)?;
-      g.store_word(f.idx, new_word);
+      // The value store is the operation's last step, so a retry after a
+      // repair never adds twice.
+      g.store_word(&f, new_word);
       g.stat(S_SETS, 1);
       Ok(out)
     })
@@ -1175,18 +1212,17 @@ impl SharedMap {
       return Ok(false);
     }
     let want = expected.encode();
-    let enc = self.check_value(value)?;
+    let enc = self.check_value(key, value)?;
     let h = self.layout.hash(key);
     let sh = self.layout.shard_of(h);
     self.write_op(sh, |g| {
       let Some(f) = g.find(h, key)? else {
         return Ok(false);
       };
-      if g.is_expired(f.idx) || !g.value_equals(f.idx, &want) {
+      if g.is_expired(&f) || !g.value_equals(&f, &want) {
         return Ok(false);
       }
-      let expires = g.s.s64(f.idx, F_EXPIRES).load(Relaxed);
-      g.replace(f, h, key, &enc, expires)?;
+      g.put(h, key, &enc, f.rec.expires)?;
       g.stat(S_SETS, 1);
       Ok(true)
     })
@@ -1203,8 +1239,8 @@ impl SharedMap {
       let Some(f) = g.find(h, key)? else {
         return Ok(false);
       };
-      let live = !g.is_expired(f.idx);
-      g.remove(f, h)?;
+      let live = !g.is_expired(&f);
+      g.remove(f);
       g.stat(if live { S_DELETES } else { S_EXPIRATIONS }, 1);
       Ok(live)
     })
@@ -1213,10 +1249,7 @@ impl SharedMap {
   /// Removes every entry, shard by shard.
   pub fn clear(&self) -> Result<(), Error> {
     for sh in 0..self.layout.shards {
-      self.write_op(sh, |g| {
-        g.clear();
-        Ok(())
-      })?;
+      self.write_op(sh, |g| g.clear())?;
     }
     Ok(())
   }
@@ -1329,11 +1362,10 @@ impl SharedMap {
   pub fn stats(&self) -> Stats {
     let l = &self.layout;
     let mut st = Stats {
-      capacity: l.capacity as u64,
-      slots: l.slots as u64 * l.shards as u64,
+      capacity: l.cap_per_shard as u64 * l.shards as u64,
       memory_bytes: self.mem.len(),
+      ring_bytes: l.ring * l.shards as u64,
       shards: l.shards as u64,
-      slot_bytes: l.slot_size,
       ..Stats::default()
     };
     for sh in 0..l.shards {
@@ -1342,7 +1374,13 @@ impl SharedMap {
       st.size += c(S_LEN).min(l.cap_per_shard as u64);
       st.sets = st.sets.wrapping_add(c(S_SETS));
       st.deletes = st.deletes.wrapping_add(c(S_DELETES));
-      st.evictions = st.evictions.wrapping_add(c(S_EVICTIONS));
+      st.evictions_room = st.evictions_room.wrapping_add(c(S_EVICT_ROOM));
+      st.evictions_capacity = st.evictions_capacity.wrapping_add(c(S_EVICT_CAPACITY));
+      st.evictions_manual = st.evictions_manual.wrapping_add(c(S_EVICT_MANUAL));
+      st.moves = st.moves.wrapping_add(c(S_MOVES));
+      st.allocated_bytes += c(S_LIVE_BYTES).min(l.ring);
+      st.live_record_bytes += c(S_LIVE_RECORD_BYTES).min(l.ring);
+      st.used_bytes += c(S_HEAD).saturating_sub(c(S_TAIL)).min(l.ring);
       st.expirations = st.expirations.wrapping_add(c(S_EXPIRATIONS));
       st.lock_recoveries = st.lock_recoveries.wrapping_add(c(S_LOCK_RECOVERIES));
       st.repairs = st.repairs.wrapping_add(c(S_REPAIRS));
@@ -1356,14 +1394,18 @@ impl SharedMap {
         .misses
         .wrapping_add(self.mem.a64(base + LANE_MISSES).load(Relaxed));
     }
-    st.used_bytes = st.size * l.slot_size;
-    st.free_bytes = (l.capacity as u64).saturating_sub(st.size) * l.slot_size;
+    st.evictions = st
+      .evictions_room
+      .wrapping_add(st.evictions_capacity)
+      .wrapping_add(st.evictions_manual);
+    st.free_bytes = st.ring_bytes - st.used_bytes;
     st
   }
 
   /// Full invariant check: takes each shard lock in turn (recovering a shard
-  /// whose writer died, as any locker does) and checks that chains, the LRU
-  /// list, the free list, `len`, hashes, lengths and tags agree. Read-only
+  /// whose writer died, as any locker does) and checks that the ring's
+  /// records parse, the index points at exactly the live ones, and `len` and
+  /// the byte counts agree. Read-only
   /// otherwise; walks are bounded.
   pub fn verify(&self) -> Report {
     let mut problems = Vec::new();
@@ -1379,7 +1421,7 @@ impl SharedMap {
     }
   }
 
-  /// Rebuilds every shard from its slots (what lock recovery does). Never
+  /// Rebuilds every shard from its records (what lock recovery does). Never
   /// needed in normal operation; useful after `verify` reported damage.
   pub fn repair(&self) -> Result<(), Error> {
     for sh in 0..self.layout.shards {

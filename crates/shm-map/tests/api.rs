@@ -212,7 +212,7 @@ fn options_are_validated_and_reported() {
   for (o, what) in [
     (
       Options {
-        capacity: 0,
+        capacity: Some(0),
         ..opts(1)
       },
       "capacity",
@@ -279,7 +279,7 @@ fn options_are_validated_and_reported() {
     "failed creates leave nothing"
   );
   let o = Options {
-    capacity: 1000,
+    capacity: Some(1000),
     max_key_bytes: 40,
     max_value_bytes: 100,
     eviction: Eviction::None,
@@ -288,16 +288,19 @@ fn options_are_validated_and_reported() {
     shards: Some(8),
     lock_timeout: std::time::Duration::from_millis(1234),
     hash_seed: None,
+    ..Options::default()
   };
   let m = SharedMap::create(&n, &o).unwrap();
   let seed = m.options().hash_seed;
   assert!(seed.is_some());
+  let total = required_memory_size(&o).unwrap();
   let got = SharedMap::open(&n).unwrap().options();
   assert_eq!(
     got,
     Options {
       mode: 0,
       hash_seed: seed,
+      memory_size: Some(total),
       lock_timeout: std::time::Duration::from_secs(5),
       ..o.clone()
     }
@@ -307,18 +310,21 @@ fn options_are_validated_and_reported() {
     Options {
       mode: 0,
       hash_seed: seed,
+      memory_size: Some(total),
       ..o
     }
   );
   let st = m.stats();
   assert_eq!(st.memory_bytes as usize, m.segment_len());
-  assert_eq!(
-    st.memory_bytes,
-    required_memory_size(1000, 40, 100, Some(8)).unwrap()
-  );
+  assert_eq!(st.memory_bytes, total);
   assert_eq!(st.shards, 8);
   assert_eq!(st.capacity, 1000);
-  assert_eq!(st.slots, 8 * (125 + 1));
+  // Sized for 125 entries per shard of the average sizes (32-byte keys and
+  // 256-byte values, the value capped by its limit of 100, padded to 104),
+  // plus the largest record (40-byte key, 100-byte value), which a map with
+  // eviction 'none' keeps free.
+  let base = 125 * (40 + 32 + 104) + (40 + 40 + 104);
+  assert_eq!(st.ring_bytes, 8 * (base as u64).div_ceil(64) * 64);
 }
 
 /// A small map with default shards holds its whole capacity whatever the
@@ -339,31 +345,66 @@ fn small_maps_hold_their_capacity_with_default_shards() {
       assert_eq!(m.stats().evictions, 0);
     }
   }
-  // Larger maps still shard, each shard holding at least 256 entries.
+  // Larger maps shard, each shard indexing at least 256 entries in at least
+  // 4 MiB: 100k entries of 32-byte keys and (capped) 256-byte values take
+  // 100k × 328 bytes, 7 × 4 MiB, so 4 shards.
   let m = SharedMap::in_memory(&opts(100_000)).unwrap();
-  assert!(m.stats().shards >= 16, "{}", m.stats().shards);
-  let m = SharedMap::in_memory(&opts(1024)).unwrap();
   assert_eq!(m.stats().shards, 4);
+  let m = SharedMap::in_memory(&opts(1024)).unwrap();
+  assert_eq!(m.stats().shards, 1);
+  let m = SharedMap::in_memory(&Options {
+    memory_size: Some(64 << 20),
+    ..Options::default()
+  })
+  .unwrap();
+  assert_eq!(m.stats().shards, 16);
 }
 
 #[test]
 fn required_memory_size_is_linear_and_checked() {
-  let a = required_memory_size(1000, 256, 1024, Some(16)).unwrap();
-  let b = required_memory_size(2000, 256, 1024, Some(16)).unwrap();
-  // 64-byte slot header + key + value per entry, plus fixed overhead.
-  let slot = 64 + 256 + 1024;
+  let sized = |capacity: u32| {
+    required_memory_size(&Options {
+      shards: Some(16),
+      ..Options::new(capacity)
+    })
+    .unwrap()
+  };
+  let (a, b) = (sized(16_000), sized(32_000));
+  // 40-byte header + 32-byte key + 256-byte value per entry, plus 16-byte
+  // index cells at a load of at most 3/4, plus fixed overhead.
+  let per_entry = 40 + 32 + 256;
+  let grew = b - a;
   assert!(
-    b - a >= 990 * slot && b - a <= 1000 * slot + 16 * 64 * 4 + 16 * slot,
+    grew >= 16_000 * (per_entry + 16) && grew <= 16_000 * (per_entry + 22) + 16 * 128,
     "{a} {b}"
   );
+  // A memory budget is met exactly, to within alignment.
+  for m in [64u64 << 20, 10_000_000, 1 << 30] {
+    let got = required_memory_size(&Options {
+      memory_size: Some(m),
+      ..Options::default()
+    })
+    .unwrap();
+    assert!(got <= m && got + 64 * 64 + 1024 > m, "{m}: {got}");
+  }
+  let code = |o: Options| required_memory_size(&o).unwrap_err().code;
+  assert_eq!(code(Options::new(0)), "EINVAL");
+  assert_eq!(code(Options::default()), "EINVAL");
   assert_eq!(
-    required_memory_size(0, 1, 1, None).unwrap_err().code,
+    code(Options {
+      max_key_bytes: 65535,
+      max_value_bytes: 64 << 20,
+      avg_key_bytes: 65535,
+      avg_value_bytes: 64 << 20,
+      ..Options::new(u32::MAX)
+    }),
     "EINVAL"
   );
   assert_eq!(
-    required_memory_size(u32::MAX, 65535, 64 << 20, None)
-      .unwrap_err()
-      .code,
+    code(Options {
+      memory_size: Some(1000),
+      ..Options::default()
+    }),
     "EINVAL"
   );
 }
@@ -728,8 +769,12 @@ fn clear_keys_entries_stats() {
   let st = m.stats();
   assert_eq!((st.hits, st.misses, st.sets, st.deletes), (1, 1, 10, 1));
   assert_eq!(st.size, 9);
-  assert_eq!(st.used_bytes, 9 * st.slot_bytes);
-  assert_eq!(st.free_bytes, 91 * st.slot_bytes);
+  // 2-byte keys and bigints: 10 bytes of payload, 56-byte records; the
+  // deleted entry's record stays in the ring until the tail passes it.
+  assert_eq!(st.allocated_bytes, 9 * 10);
+  assert_eq!(st.live_record_bytes, 9 * 56);
+  assert_eq!(st.used_bytes, 10 * 56);
+  assert_eq!(st.free_bytes, st.ring_bytes - 10 * 56);
   // Another handle sees the same shared counters.
   let other = SharedMap::open(&n).unwrap();
   other.get(b"k\x01").unwrap();

@@ -260,10 +260,10 @@ fn point_child() {
   match point {
     hook_point::SET_WRITING => m.set(b"new", ValueRef::BigInt(-1), None).unwrap(),
     hook_point::SET_LINKED => m.set(b"k0", ValueRef::BigInt(999), None).unwrap(),
-    hook_point::DELETE_UNLINKED => {
+    hook_point::DELETE_MARKED => {
       m.delete(b"k1").unwrap();
     }
-    hook_point::EVICT_UNLINKED => m.set(b"new", ValueRef::BigInt(-1), None).unwrap(),
+    hook_point::EVICT_MARKED => m.set(b"new", ValueRef::BigInt(-1), None).unwrap(),
     hook_point::INCR => {
       m.incr(b"ctr", 1.0, 0.0, None).unwrap();
     }
@@ -364,8 +364,8 @@ fn spawn(maps: &Maps, gen: u64, rng: &mut u64, tx: &mpsc::Sender<(u64, Option<St
       let points = [
         (hook_point::SET_WRITING, 300),
         (hook_point::SET_LINKED, 300),
-        (hook_point::DELETE_UNLINKED, 150),
-        (hook_point::EVICT_UNLINKED, 100),
+        (hook_point::DELETE_MARKED, 150),
+        (hook_point::EVICT_MARKED, 100),
         (hook_point::INCR, 100),
         (hook_point::CLEAR, 1),
         (hook_point::REPAIR, 1),
@@ -626,7 +626,7 @@ fn sigkill_loop_keeps_every_acknowledged_write() {
   let strict = SharedMap::create(
     &n,
     &Options {
-      capacity: 4096.max(writers as u32 * 2 * (KEYS_PER_WRITER as u32 + 1) * 4),
+      capacity: Some(4096.max(writers as u32 * 2 * (KEYS_PER_WRITER as u32 + 1) * 4)),
       max_key_bytes: 32,
       max_value_bytes: 16,
       eviction: Eviction::None,
@@ -639,7 +639,7 @@ fn sigkill_loop_keeps_every_acknowledged_write() {
   let pressure = SharedMap::create(
     &pn,
     &Options {
-      capacity: 24 * writers as u32,
+      capacity: Some(24 * writers as u32),
       max_key_bytes: 32,
       max_value_bytes: 64,
       eviction: Eviction::Lru,
@@ -839,7 +839,7 @@ fn big(m: &SharedMap, k: &str) -> Option<Value> {
 fn every_crash_point_recovers_exactly() {
   let n = Name::new("points");
   let opts = Options {
-    capacity: 16,
+    capacity: Some(16),
     max_key_bytes: 16,
     max_value_bytes: 16,
     eviction: Eviction::Lru,
@@ -888,20 +888,23 @@ fn every_crash_point_recovers_exactly() {
   untouched(&m, &[0]);
   assert_eq!(m.len(), 15);
 
-  // Delete unlinked but not freed: the entry is still there.
+  // Delete marked its record DEAD (its commit point) but its cell is still
+  // there: the entry is gone, nothing else.
   fill(&m, 14);
-  died(&m, hook_point::DELETE_UNLINKED, 1);
-  assert_eq!(big(&m, "k1"), Some(Value::BigInt(1)));
-  untouched(&m, &[]);
+  died(&m, hook_point::DELETE_MARKED, 1);
+  assert_eq!(big(&m, "k1"), None);
+  untouched(&m, &[1]);
+  assert_eq!(m.len(), 14);
 
-  // Eviction unlinked its victim but did not free it: nothing is lost and
-  // the new key was never stored.
+  // Eviction for a new key marked its victim (the oldest entry, k0) DEAD:
+  // the victim is gone, the new key was never stored, nothing else changed.
   fill(&m, 15);
   assert_eq!(m.len(), 16);
-  died(&m, hook_point::EVICT_UNLINKED, 1);
+  died(&m, hook_point::EVICT_MARKED, 1);
   assert_eq!(big(&m, "new"), None);
-  assert_eq!(m.len(), 16);
-  untouched(&m, &[]);
+  assert_eq!(big(&m, "k0"), None);
+  assert_eq!(m.len(), 15);
+  untouched(&m, &[0]);
 
   // incr: sequence odd, value not yet stored: unchanged.
   fill(&m, 14);
@@ -924,16 +927,13 @@ fn every_crash_point_recovers_exactly() {
   assert_eq!(m.stats().lock_recoveries, before + 2);
   untouched(&m, &[]);
 
-  // clear() cut in half: some entries gone, the rest intact.
+  // clear() cut after emptying the ring: every entry is gone.
   fill(&m, 14);
   died(&m, hook_point::CLEAR, 1);
   for i in 0..14u8 {
-    let v = big(&m, &format!("k{i}"));
-    assert!(
-      v.is_none() || v == Some(Value::BigInt(i as i64)),
-      "k{i}: {v:?}"
-    );
+    assert_eq!(big(&m, &format!("k{i}")), None, "k{i}");
   }
+  assert_eq!(m.len(), 0);
 }
 
 /// A live process stopped while holding a lock makes others fail with

@@ -38,7 +38,7 @@ const T0: u64 = 1_700_000_000_000;
 
 fn options(eviction: Eviction) -> Options {
   Options {
-    capacity: 16,
+    capacity: Some(16),
     shards: Some(2),
     max_key_bytes: 16,
     max_value_bytes: 24,

@@ -311,7 +311,7 @@ fn sigstopped_holder_times_out_its_shard_only_then_sigcont_proceeds() {
   let m = SharedMap::create(
     &n,
     &Options {
-      capacity: 400_000,
+      capacity: Some(400_000),
       max_key_bytes: 16,
       max_value_bytes: 16,
       shards: Some(4),
@@ -871,7 +871,7 @@ fn plant(name: &str, mode: libc::mode_t, size: u64) {
 /// each over.
 #[test]
 fn planted_zero_filled_segments_are_taken_over() {
-  let full = required_memory_size(256, 256, 1024, None).unwrap();
+  let full = required_memory_size(&Options::new(256)).unwrap();
   for (what, mode, size) in [
     ("zero-filled, full size, mode 0600", 0o600, full),
     ("empty, mode 0 (killed right after shm_open)", 0, 0),
@@ -932,7 +932,7 @@ fn full_shm_child() {
   let exists = |name: &str| std::path::Path::new(&format!("/dev/shm/lk_{name}")).exists();
   // Too big: EIO (ENOSPC), no segment left behind.
   let big = Options {
-    capacity: 4096,
+    capacity: Some(4096),
     max_key_bytes: 64,
     max_value_bytes: 1024,
     ..Options::default()
@@ -947,7 +947,7 @@ fn full_shm_child() {
   println!("BIG {e}");
   // Fits: 64 KiB-ish.
   let small = Options {
-    capacity: 128,
+    capacity: Some(128),
     max_key_bytes: 32,
     max_value_bytes: 256,
     eviction: Eviction::None,
@@ -1027,8 +1027,14 @@ fn full_dev_shm_fails_create_cleanly_and_reserved_maps_never_sigbus() {
 #[test]
 fn truncated_segment_sigbus_for_mappers_eincompat_for_openers() {
   let n = Name::new("trunc");
+  // Four shards, so that whole shards (their headers included) lie past the
+  // cut.
+  let opts = Options {
+    shards: Some(4),
+    ..common::opts(4096)
+  };
   let len = {
-    let m = SharedMap::create(&n, &common::opts(4096)).unwrap();
+    let m = SharedMap::create(&n, &opts).unwrap();
     for i in 0..4096 {
       set(&m, &format!("k{i}"), i).unwrap();
     }
@@ -1054,7 +1060,7 @@ fn truncated_segment_sigbus_for_mappers_eincompat_for_openers() {
   );
   let e = SharedMap::open(&n).unwrap_err();
   assert_eq!(e.code, "EINCOMPAT", "{e}");
-  let e2 = SharedMap::open_or_create(&n, &common::opts(4096)).unwrap_err();
+  let e2 = SharedMap::open_or_create(&n, &opts).unwrap_err();
   assert_eq!(e2.code, "EINCOMPAT", "{e2}");
   eprintln!("truncated {len} -> {cut} bytes: mapper died of SIGBUS; open: {e}");
 }

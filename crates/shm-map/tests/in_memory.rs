@@ -15,7 +15,7 @@ const T0: u64 = 1_700_000_000_000;
 
 fn map(capacity: u32, shards: u32, eviction: Eviction) -> SharedMap {
   let m = SharedMap::in_memory(&Options {
-    capacity,
+    capacity: Some(capacity),
     max_key_bytes: 16,
     max_value_bytes: 32,
     eviction,
@@ -273,7 +273,7 @@ fn image_round_trip() {
   r.debug_set_clock(Some(T0));
   assert_eq!(r.get(b"a").unwrap(), Some(s("x")));
   assert_eq!(r.get(b"b").unwrap(), Some(Value::Number(2.0)));
-  assert_eq!(r.options().capacity, 8);
+  assert_eq!(r.options().capacity, Some(8));
   assert!(r.verify().ok);
 
   let mut bad = image.clone();

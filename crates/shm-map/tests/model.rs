@@ -132,7 +132,7 @@ fn same(a: &Value, b: &Value) -> bool {
 fn run(ops: &[Op]) -> Result<(), TestCaseError> {
   let n = Name::new("model");
   let opts = Options {
-    capacity: 1000,
+    capacity: Some(1000),
     max_key_bytes: 16,
     max_value_bytes: 64,
     eviction: Eviction::None,

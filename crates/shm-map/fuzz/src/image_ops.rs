@@ -33,7 +33,7 @@ impl Cfg {
     let capacity = 1 + (self.capacity % 64) as u32;
     let shards = (1u32 << (self.shards_log2 % 4)).min(1 << capacity.ilog2());
     Options {
-      capacity,
+      capacity: Some(capacity),
       max_key_bytes: 1 + (self.max_key % 24) as u32,
       max_value_bytes: (self.max_value % 48) as u32,
       eviction: if self.lru {

@@ -40,7 +40,7 @@ pub fn valid_header() -> ([u8; 128], u64) {
   static H: OnceLock<([u8; 128], u64)> = OnceLock::new();
   *H.get_or_init(|| {
     let m = SharedMap::in_memory(&Options {
-      capacity: 100,
+      capacity: Some(100),
       max_key_bytes: 32,
       max_value_bytes: 64,
       shards: Some(4),

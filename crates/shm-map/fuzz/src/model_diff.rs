@@ -646,7 +646,7 @@ pub fn run(input: &Input) {
   let capacity = 1 + (c.capacity % 48) as u32;
   let shards = (1u32 << (c.shards_log2 % 3)).min(1 << capacity.ilog2());
   let opts = Options {
-    capacity,
+    capacity: Some(capacity),
     max_key_bytes: 5 + (c.max_key % 12) as u32,
     max_value_bytes: (c.max_value % 40) as u32,
     eviction: if c.lru { Eviction::Lru } else { Eviction::None },

@@ -40,7 +40,7 @@ impl Drop for Name {
 /// seeds are tested in `api.rs`.)
 pub fn opts(capacity: u32) -> Options {
   Options {
-    capacity,
+    capacity: Some(capacity),
     max_key_bytes: 64,
     max_value_bytes: 256,
     hash_seed: Some(0x6c72_756b_6974_5331),
