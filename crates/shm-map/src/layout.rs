@@ -258,9 +258,11 @@ impl Layout {
         let cap = c.div_ceil(shards);
         let base = (cap as u64).checked_mul(avg).ok_or_else(too_large)?;
         // Plus the free space writes keep (see `ring::Guard::reserve`), so
-        // that `cap` entries of the average size fit.
+        // that `cap` entries of the average size fit; a `None` map twice
+        // that, so that a full map can still replace an entry (the new copy
+        // is written before the old one is dropped).
         let extra = match z.eviction {
-          Eviction::None => record_bytes(z.max_key, z.max_value).min(base),
+          Eviction::None => 2 * record_bytes(z.max_key, z.max_value).min(base),
           Eviction::Lru => (base / 7).min(8192),
         };
         (cap, round_up((base + extra).max(1024), 64))

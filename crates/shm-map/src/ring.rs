@@ -76,7 +76,8 @@ pub(crate) const REC_DEAD: u32 = 3;
 /// head instead of evicted) per write.
 pub(crate) const MOVES_PER_WRITE: u32 = 16;
 /// Bytes of live records an `Lru` write may move to reclaim the garbage
-/// behind them (at least; `4 × need` for larger writes), before it evicts.
+/// behind them (at least; `8 × need` for larger writes: enough while live
+/// records are at most 8/9 of what the tail passes), before it evicts.
 pub(crate) const COMPACT_BYTES_PER_WRITE: u64 = 4096;
 
 /// What one write may spend on moving records.
@@ -361,7 +362,7 @@ impl Guard<'_> {
       chances: if none { 0 } else { MOVES_PER_WRITE },
       compact_bytes: match (none, want) {
         (true, _) => u64::MAX,
-        (false, Want::Room) => (4 * need).max(COMPACT_BYTES_PER_WRITE),
+        (false, Want::Room) => (8 * need).max(COMPACT_BYTES_PER_WRITE),
         (false, Want::Entry) => 0,
       },
     };

@@ -58,7 +58,7 @@ pub enum Where {
   Header(u8),
   /// The per-handle counter lanes (4096..20480).
   Lane(u16),
-  /// Inside shard `shard`'s region (header, buckets, slots).
+  /// Inside shard `shard`'s region (header, index cells, ring).
   Shard { shard: u8, off: u32 },
   /// Inside shard `shard`'s 64-byte lock area (the lease word is its first
   /// 8 bytes).
@@ -222,7 +222,7 @@ fn check<T>(what: &str, r: Result<T, Error>, allowed: &[&str]) -> Option<T> {
 struct Limits {
   max_key: usize,
   max_value: usize,
-  slots: usize,
+  capacity: usize,
 }
 
 fn check_value(what: &str, v: &Value, l: &Limits) {
@@ -293,10 +293,10 @@ fn apply(m: &SharedMap, op: &Op, l: &Limits, now: &mut u64) {
     Op::Keys => {
       if let Some(keys) = check("keys", m.keys(), READ) {
         assert!(
-          keys.len() <= l.slots,
-          "{} keys, {} slots",
+          keys.len() <= l.capacity,
+          "{} keys, capacity {}",
           keys.len(),
-          l.slots
+          l.capacity
         );
         for k in keys {
           assert!(k.len() <= l.max_key, "key of {} bytes", k.len());
@@ -305,7 +305,7 @@ fn apply(m: &SharedMap, op: &Op, l: &Limits, now: &mut u64) {
     }
     Op::Entries => {
       if let Some(es) = check("entries", m.entries(), READ) {
-        assert!(es.len() <= l.slots);
+        assert!(es.len() <= l.capacity);
         for (k, v) in es {
           assert!(k.len() <= l.max_key);
           check_value("entries", &v, l);
@@ -320,12 +320,12 @@ fn apply(m: &SharedMap, op: &Op, l: &Limits, now: &mut u64) {
         READ,
       ) {
         assert!(n <= max.map_or(u64::MAX, |x| x as u64));
-        assert!(n <= l.slots as u64);
+        assert!(n <= l.capacity as u64);
       }
     }
     Op::Purge => {
       if let Some(n) = check("purge_expired", m.purge_expired(), READ) {
-        assert!(n <= l.slots as u64);
+        assert!(n <= l.capacity as u64);
       }
     }
     Op::Verify => {
@@ -354,11 +354,11 @@ fn apply(m: &SharedMap, op: &Op, l: &Limits, now: &mut u64) {
     }
     Op::Damage(d) => damage(m, d),
     Op::Len => {
-      assert!(m.len() <= l.slots as u64);
+      assert!(m.len() <= l.capacity as u64);
     }
     Op::Stats => {
       let s = m.stats();
-      assert!(s.size <= s.capacity.max(l.slots as u64));
+      assert!(s.size <= s.capacity);
     }
   }
 }
@@ -368,7 +368,7 @@ fn limits(m: &SharedMap) -> Limits {
   Limits {
     max_key: o.max_key_bytes as usize,
     max_value: o.max_value_bytes as usize,
-    slots: m.stats().slots as usize,
+    capacity: m.stats().capacity as usize,
   }
 }
 

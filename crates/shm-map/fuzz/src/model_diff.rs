@@ -556,7 +556,9 @@ impl Run<'_> {
         if !self.md.lru && !self.md.uncertain && n != want {
           fail(format!("purge_expired: map {n}, model {want}"));
         }
-        if n > want {
+        // While uncertain, the map may still hold expired entries the model
+        // dropped already (found by this target: map 5, model 4).
+        if !self.md.uncertain && n > want {
           fail(format!("purge_expired: map {n} over the model's {want}"));
         }
         self.md.uncertain = false;
