@@ -268,8 +268,12 @@ export declare class SharedMap {
    * they close it. Returns false if the name did not exist.
    */
   static unlink(name: string): boolean
-  /** Bytes of shared memory a map with these parameters needs. */
-  static calcRequiredMemorySize(options: SharedMapSizeOptions): number
+  /**
+   * Bytes of shared memory `create` allocates for these options (what
+   * `memorySize` becomes, or what `capacity` entries of the average sizes
+   * take).
+   */
+  static calcRequiredMemorySize(options: SharedMapOptions): number
   /** The map's name. */
   get name(): string
   /** Number of entries (expired ones not yet reclaimed included). */
@@ -295,8 +299,8 @@ export declare class SharedMap {
   /** A full invariant check of every shard. */
   verify(): SharedMapReport
   /**
-   * Rebuilds every shard from its slots, as the recovery after a crashed
-   * writer does: entries whose slots are intact are kept, damaged ones are
+   * Rebuilds every shard from its records, as the recovery after a crashed
+   * writer does: entries whose records are intact are kept, damaged ones are
    * dropped, and chains, LRU order, free list and sizes are rebuilt. Never
    * needed in normal operation; for when `verify()` reported problems.
    */
@@ -400,6 +404,13 @@ export interface LruCacheOptions {
  */
 export declare function noop(): void
 
+/** `stats().evictionsByReason`. */
+export interface SharedMapEvictions {
+  room: number
+  capacity: number
+  manual: number
+}
+
 /** Options for `SharedMap.open`. */
 export interface SharedMapOpenOptions {
   /** Store objects and arrays as JSON (this handle only). */
@@ -423,21 +434,34 @@ export interface SharedMapOpenOptions {
 /** Options for `SharedMap.create` / `SharedMap.openOrCreate`. */
 export interface SharedMapOptions {
   /**
-   * Maximum number of entries (enforced per shard, so approximate).
-   * Give this or `memorySize`.
+   * Size of the segment in bytes: the memory budget entries of any size
+   * share. Give this, `capacity`, or both.
+   */
+  memorySize?: number
+  /**
+   * Most entries (enforced per shard, so approximate). Alone, it sizes the
+   * map for that many entries of `avgKeyBytes` + `avgValueBytes`; with
+   * `memorySize`, it only caps the entries.
    */
   capacity?: number
-  /** Size of the segment in bytes; the capacity is the most that fits. */
-  memorySize?: number
-  /** Longest key in bytes (UTF-8 for strings); default 256. */
+  /**
+   * Average key and value sizes in bytes the map is sized for (defaults 32
+   * and 256). They reserve nothing per entry: they only split the memory
+   * between the index and the entries.
+   */
+  avgKeyBytes?: number
+  avgValueBytes?: number
+  /** Longest key in bytes (UTF-8 for strings); default 256. A limit only. */
   maxKeyBytes?: number
   /**
-   * Longest string/Buffer/JSON value in bytes; default 1024. Every entry
-   * reserves this much.
+   * Longest string/Buffer/JSON value in bytes; default 1 MiB (at most 64
+   * MiB). A limit only: an entry takes the bytes it needs. An entry must
+   * also fit in half of a shard's share of the memory.
    */
   maxValueBytes?: number
   /**
-   * `'lru'` (default): a full shard evicts its least recently used entry.
+   * `'lru'` (default): a full shard evicts entries, least recently used
+   * first (approximately).
    * `'none'`: a write into a full shard fails with `EFULL`.
    */
   eviction?: 'lru' | 'none'
@@ -445,7 +469,10 @@ export interface SharedMapOptions {
   ttl?: number
   /** Permission bits of the segment; default 0o600. */
   mode?: number
-  /** Number of lock shards (a power of two); default from the CPU count (16 to 64), with at least 256 entries per shard. */
+  /**
+   * Number of lock shards (a power of two); default from the CPU count (16
+   * to 64), with at least 256 entries and 4 MiB per shard.
+   */
   shards?: number
   /** Store objects and arrays as JSON (this handle only). */
   json?: boolean
@@ -462,19 +489,6 @@ export interface SharedMapOptions {
 export interface SharedMapReport {
   ok: boolean
   problems: Array<string>
-}
-
-/** Input of `SharedMap.calcRequiredMemorySize`. */
-export interface SharedMapSizeOptions {
-  capacity: number
-  maxKeyBytes?: number
-  /**
-   * Bytes reserved per value; every entry reserves the same, so this is the
-   * value size to plan for (`maxValueBytes` wins when both are given).
-   */
-  avgValueBytes?: number
-  maxValueBytes?: number
-  shards?: number
 }
 
 /** `map.stats()`. */
@@ -495,5 +509,20 @@ export interface SharedMapStats {
   /** Shard rebuilds (lock recoveries plus damage found and repaired). */
   repairs: number
   shards: number
-  slotBytes: number
+  /** Bytes of the shards' rings, where entries are stored. */
+  ringBytes: number
+  /** Key + value bytes of the stored entries. */
+  allocatedBytes: number
+  /** Ring bytes of live entries (headers and padding included). */
+  liveRecordBytes: number
+  /**
+   * Evictions by reason: `room` (memory), `capacity` (entry cap),
+   * `manual` (`evictOlderThan`); `evictions` is their sum.
+   */
+  evictionsByReason: SharedMapEvictions
+  /**
+   * Live entries moved within a shard to reclaim the room of deleted and
+   * replaced ones, or given a second chance.
+   */
+  moves: number
 }

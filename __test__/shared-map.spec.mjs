@@ -87,7 +87,7 @@ test('names and options are validated with clear errors', (t) => {
     t.throws(() => SharedMap.unlink(bad), { instanceOf: RangeError, code: 'ENAME' })
   }
   const name = uniqueName()
-  t.throws(() => SharedMap.create(name, {}), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
+  t.throws(() => SharedMap.create(name, {}), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
   t.throws(() => SharedMap.create(name, { capacity: -1 }), { instanceOf: RangeError })
   t.throws(() => SharedMap.create(name, { capacity: 10, eviction: 'fifo' }), { instanceOf: RangeError })
   t.throws(() => SharedMap.create(name, { capacity: 10, mode: 0o1000 }), { instanceOf: RangeError })
@@ -116,6 +116,8 @@ test('missing, null or non-object options and wrong argument types are TypeError
   t.throws(() => SharedMap.create(name, { capacity: '10' }), cap)
   t.throws(() => SharedMap.create(name, { memorySize: '10' }), cap)
   t.throws(() => SharedMap.calcRequiredMemorySize({}), cap)
+  t.throws(() => SharedMap.create(name, {}), cap)
+  t.throws(() => SharedMap.create(name, { capacity: 0 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })
   t.throws(() => SharedMap.calcRequiredMemorySize({ capacity: '10' }), cap)
   t.throws(() => SharedMap.create(name, { capacity: 10, ttl: '1' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_TTL' })
   t.throws(() => SharedMap.create(name, { capacity: -1 }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_CAPACITY' })

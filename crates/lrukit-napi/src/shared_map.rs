@@ -59,17 +59,26 @@ impl raw::Bound for MapShared {
 /// Options for `SharedMap.create` / `SharedMap.openOrCreate`.
 #[napi(object, object_to_js = false)]
 pub struct SharedMapOptions {
-  /// Maximum number of entries (enforced per shard, so approximate).
-  /// Give this or `memorySize`.
-  pub capacity: Option<f64>,
-  /// Size of the segment in bytes; the capacity is the most that fits.
+  /// Size of the segment in bytes: the memory budget entries of any size
+  /// share. Give this, `capacity`, or both.
   pub memory_size: Option<f64>,
-  /// Longest key in bytes (UTF-8 for strings); default 256.
+  /// Most entries (enforced per shard, so approximate). Alone, it sizes the
+  /// map for that many entries of `avgKeyBytes` + `avgValueBytes`; with
+  /// `memorySize`, it only caps the entries.
+  pub capacity: Option<f64>,
+  /// Average key and value sizes in bytes the map is sized for (defaults 32
+  /// and 256). They reserve nothing per entry: they only split the memory
+  /// between the index and the entries.
+  pub avg_key_bytes: Option<f64>,
+  pub avg_value_bytes: Option<f64>,
+  /// Longest key in bytes (UTF-8 for strings); default 256. A limit only.
   pub max_key_bytes: Option<f64>,
-  /// Longest string/Buffer/JSON value in bytes; default 1024. Every entry
-  /// reserves this much.
+  /// Longest string/Buffer/JSON value in bytes; default 1 MiB (at most 64
+  /// MiB). A limit only: an entry takes the bytes it needs. An entry must
+  /// also fit in half of a shard's share of the memory.
   pub max_value_bytes: Option<f64>,
-  /// `'lru'` (default): a full shard evicts its least recently used entry.
+  /// `'lru'` (default): a full shard evicts entries, least recently used
+  /// first (approximately).
   /// `'none'`: a write into a full shard fails with `EFULL`.
   #[napi(ts_type = "'lru' | 'none'")]
   pub eviction: Option<String>,
@@ -77,7 +86,8 @@ pub struct SharedMapOptions {
   pub ttl: Option<f64>,
   /// Permission bits of the segment; default 0o600.
   pub mode: Option<f64>,
-  /// Number of lock shards (a power of two); default from the CPU count (16 to 64), with at least 256 entries per shard.
+  /// Number of lock shards (a power of two); default from the CPU count (16
+  /// to 64), with at least 256 entries and 4 MiB per shard.
   pub shards: Option<f64>,
   /// Store objects and arrays as JSON (this handle only).
   pub json: Option<bool>,
@@ -105,18 +115,6 @@ pub struct SharedMapOpenOptions {
   pub mode: Option<f64>,
 }
 
-/// Input of `SharedMap.calcRequiredMemorySize`.
-#[napi(object, object_to_js = false)]
-pub struct SharedMapSizeOptions {
-  pub capacity: f64,
-  pub max_key_bytes: Option<f64>,
-  /// Bytes reserved per value; every entry reserves the same, so this is the
-  /// value size to plan for (`maxValueBytes` wins when both are given).
-  pub avg_value_bytes: Option<f64>,
-  pub max_value_bytes: Option<f64>,
-  pub shards: Option<f64>,
-}
-
 /// Reads the options of `create` / `openOrCreate` (`what`): an object is
 /// required; every property is type-checked here, ranges in
 /// [`create_options`].
@@ -124,8 +122,10 @@ fn read_create_options(env: &Env, v: &Unknown, what: &str) -> Result<SharedMapOp
   let o = options::object(env, v, what, true)?.expect("required");
   let any = errors::INVALID_ARGUMENT;
   Ok(SharedMapOptions {
-    capacity: options::number(env, &o, "capacity", errors::INVALID_CAPACITY)?,
     memory_size: options::number(env, &o, "memorySize", errors::INVALID_CAPACITY)?,
+    capacity: options::number(env, &o, "capacity", errors::INVALID_CAPACITY)?,
+    avg_key_bytes: options::number(env, &o, "avgKeyBytes", any)?,
+    avg_value_bytes: options::number(env, &o, "avgValueBytes", any)?,
     max_key_bytes: options::number(env, &o, "maxKeyBytes", any)?,
     max_value_bytes: options::number(env, &o, "maxValueBytes", any)?,
     eviction: options::string(env, &o, "eviction", any)?,
@@ -193,7 +193,26 @@ pub struct SharedMapStats {
   /// Shard rebuilds (lock recoveries plus damage found and repaired).
   pub repairs: f64,
   pub shards: f64,
-  pub slot_bytes: f64,
+  /// Bytes of the shards' rings, where entries are stored.
+  pub ring_bytes: f64,
+  /// Key + value bytes of the stored entries.
+  pub allocated_bytes: f64,
+  /// Ring bytes of live entries (headers and padding included).
+  pub live_record_bytes: f64,
+  /// Evictions by reason: `room` (memory), `capacity` (entry cap),
+  /// `manual` (`evictOlderThan`); `evictions` is their sum.
+  pub evictions_by_reason: SharedMapEvictions,
+  /// Live entries moved within a shard to reclaim the room of deleted and
+  /// replaced ones, or given a second chance.
+  pub moves: f64,
+}
+
+/// `stats().evictionsByReason`.
+#[napi(object, object_from_js = false)]
+pub struct SharedMapEvictions {
+  pub room: f64,
+  pub capacity: f64,
+  pub manual: f64,
 }
 
 /// `map.verify()`.
@@ -249,12 +268,17 @@ fn int_option_code(
 
 fn create_options(env: &Env, o: &SharedMapOptions) -> Result<Options> {
   let mut opts = Options::default();
-  if let Some(k) = int_option(env, o.max_key_bytes, "maxKeyBytes", 65534.0)? {
-    // one byte of every stored key is its type tag
-    opts.max_key_bytes = k as u32 + 1;
-  }
+  // One byte of every stored key is its type tag.
+  let tag = lrukit_shm_map::codec::key::TAG_BYTES_LEN as u32;
+  let key = int_option(env, o.max_key_bytes, "maxKeyBytes", 65534.0)?;
+  opts.max_key_bytes = key.map_or(opts.max_key_bytes, |k| k as u32) + tag;
   if let Some(v) = int_option(env, o.max_value_bytes, "maxValueBytes", u32::MAX as f64)? {
     opts.max_value_bytes = v as u32;
+  }
+  let avg_key = int_option(env, o.avg_key_bytes, "avgKeyBytes", 65534.0)?;
+  opts.avg_key_bytes = avg_key.map_or(opts.avg_key_bytes, |k| k as u32) + tag;
+  if let Some(v) = int_option(env, o.avg_value_bytes, "avgValueBytes", u32::MAX as f64)? {
+    opts.avg_value_bytes = v as u32;
   }
   opts.eviction = match o.eviction.as_deref() {
     None | Some("lru") => Eviction::Lru,
@@ -288,43 +312,23 @@ fn create_options(env: &Env, o: &SharedMapOptions) -> Result<Options> {
     2f64.powi(53),
     errors::INVALID_CAPACITY,
   )?;
-  opts.capacity = match (capacity, memory) {
-    (Some(c), _) if c > 0 => c as u32,
-    (None, Some(bytes)) => capacity_for_memory(env, &opts, bytes)?,
-    _ => {
-      return Err(errors::range_error(
-        env,
-        errors::INVALID_CAPACITY,
-        "SharedMap needs a positive capacity or a memorySize",
-      ))
-    }
-  };
-  Ok(opts)
-}
-
-/// The largest capacity whose segment fits in `bytes`.
-fn capacity_for_memory(env: &Env, opts: &Options, bytes: u64) -> Result<u32> {
-  let fits = |c: u32| {
-    required_memory_size(c, opts.max_key_bytes, opts.max_value_bytes, opts.shards)
-      .is_ok_and(|need| need <= bytes)
-  };
-  if !fits(1) {
+  if capacity.is_none() && memory.is_none() {
+    return Err(errors::type_error(
+      env,
+      errors::INVALID_CAPACITY,
+      "SharedMap needs a memorySize or a capacity (or both), as numbers",
+    ));
+  }
+  if capacity == Some(0) {
     return Err(errors::range_error(
       env,
       errors::INVALID_CAPACITY,
-      &format!("memorySize {bytes} is too small for even one entry"),
+      "capacity must be a positive integer",
     ));
   }
-  let (mut lo, mut hi) = (1u32, u32::MAX);
-  while lo < hi {
-    let mid = lo + (hi - lo).div_ceil(2);
-    if fits(mid) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  Ok(lo)
+  opts.capacity = capacity.map(|c| c as u32);
+  opts.memory_size = memory;
+  Ok(opts)
 }
 
 impl MapShared {
@@ -737,56 +741,14 @@ impl JsSharedMap {
     SharedMap::unlink(&name).map_err(|e| named_error(env, &name, e))
   }
 
-  /// Bytes of shared memory a map with these parameters needs.
-  #[napi(ts_args_type = "options: SharedMapSizeOptions")]
+  /// Bytes of shared memory `create` allocates for these options (what
+  /// `memorySize` becomes, or what `capacity` entries of the average sizes
+  /// take).
+  #[napi(ts_args_type = "options: SharedMapOptions")]
   pub fn calc_required_memory_size(env: &Env, options: Unknown) -> Result<f64> {
-    let o = options::object(
-      env,
-      &options,
-      "SharedMap.calcRequiredMemorySize(options)",
-      true,
-    )?
-    .expect("required");
-    let any = errors::INVALID_ARGUMENT;
-    let Some(capacity) = options::number(env, &o, "capacity", errors::INVALID_CAPACITY)? else {
-      return Err(errors::type_error(
-        env,
-        errors::INVALID_CAPACITY,
-        "capacity must be a number",
-      ));
-    };
-    let options = SharedMapSizeOptions {
-      capacity,
-      max_key_bytes: options::number(env, &o, "maxKeyBytes", any)?,
-      avg_value_bytes: options::number(env, &o, "avgValueBytes", any)?,
-      max_value_bytes: options::number(env, &o, "maxValueBytes", any)?,
-      shards: options::number(env, &o, "shards", any)?,
-    };
-    let capacity = int_option_code(
-      env,
-      Some(options.capacity),
-      "capacity",
-      u32::MAX as f64,
-      errors::INVALID_CAPACITY,
-    )?
-    .unwrap_or(0);
-    if capacity == 0 {
-      return Err(errors::range_error(
-        env,
-        errors::INVALID_CAPACITY,
-        "capacity must be a positive integer",
-      ));
-    }
-    let key = int_option(env, options.max_key_bytes, "maxKeyBytes", 65534.0)?.unwrap_or(255) + 1;
-    let value = int_option(
-      env,
-      options.max_value_bytes.or(options.avg_value_bytes),
-      "maxValueBytes",
-      u32::MAX as f64,
-    )?
-    .unwrap_or(1024);
-    let shards = int_option(env, options.shards, "shards", 1024.0)?.map(|s| s as u32);
-    required_memory_size(capacity as u32, key as u32, value as u32, shards)
+    let o = read_create_options(env, &options, "SharedMap.calcRequiredMemorySize(options)")?;
+    let opts = create_options(env, &o)?;
+    required_memory_size(&opts)
       .map(|b| b as f64)
       .map_err(|e| shm_error(env, e))
   }
@@ -931,7 +893,15 @@ impl JsSharedMap {
       lock_recoveries: s.lock_recoveries as f64,
       repairs: s.repairs as f64,
       shards: s.shards as f64,
-      slot_bytes: s.slot_bytes as f64,
+      ring_bytes: s.ring_bytes as f64,
+      allocated_bytes: s.allocated_bytes as f64,
+      live_record_bytes: s.live_record_bytes as f64,
+      evictions_by_reason: SharedMapEvictions {
+        room: s.evictions_room as f64,
+        capacity: s.evictions_capacity as f64,
+        manual: s.evictions_manual as f64,
+      },
+      moves: s.moves as f64,
     })
   }
 
@@ -945,8 +915,8 @@ impl JsSharedMap {
     })
   }
 
-  /// Rebuilds every shard from its slots, as the recovery after a crashed
-  /// writer does: entries whose slots are intact are kept, damaged ones are
+  /// Rebuilds every shard from its records, as the recovery after a crashed
+  /// writer does: entries whose records are intact are kept, damaged ones are
   /// dropped, and chains, LRU order, free list and sizes are rebuilt. Never
   /// needed in normal operation; for when `verify()` reported problems.
   #[napi]
