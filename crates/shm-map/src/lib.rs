@@ -57,99 +57,116 @@
 //! # Layout
 //!
 //! Every process maps the segment at a different address, so only offsets
-//! and slot indices are stored. Integers are native little-endian; regions
-//! are 64-byte aligned.
+//! are stored. Integers are native little-endian; regions are 64-byte
+//! aligned. Layout version 4:
 //!
 //! ```text
-//! 0        header (4 KiB): magic "LRUKITSM", layout version (3), init state
+//! 0        header (4 KiB): magic "LRUKITSM", layout version, init state
 //!          (0 busy / 1 ready, stored last with Release), hash id (xxh3-64) and
-//!          the segment's random seed, lock kind (glibc / musl / FreeBSD robust mutex, or lease),
-//!          total size, capacity, shards, slots and buckets per shard,
-//!          max key / value bytes, slot size, eviction, default TTL, created-at,
-//!          creator pid, derived strides, and an xxh3 checksum of all of it;
-//!          the first 128 bytes are only ever accessed as 4-byte atomics.
+//!          the segment's random seed, lock kind (glibc / musl / FreeBSD robust
+//!          mutex, or lease), total size, the entry cap asked for, shards,
+//!          entries and index cells per shard, max key / value bytes, ring
+//!          bytes per shard, default TTL, created-at, creator pid, eviction,
+//!          derived strides, and an xxh3 checksum of all of it; the first 128
+//!          bytes are only ever accessed as 4-byte atomics.
 //! 4096     256 counter lanes × 64 B: {owner pid, hits, misses}, one per
 //!          open handle, so reads never write a cache line another process
 //!          writes (stats() sums them).
 //! 20480    shards × stride:
 //!            shard header (256 B): lock (64 B: robust pthread_mutex_t or
-//!              lease word) | seq (odd while a writer mutates), len, free-list
-//!              head, LRU head/tail, write sequence, next expiry, last expiry
-//!              scan, mutex re-init word | sets, deletes, evictions,
-//!              expirations, lock recoveries, repairs, last locker's pid
-//!              namespace
-//!            buckets: u32 slot index per bucket (EMPTY = u32::MAX), a power
-//!              of two ≥ slots; separate chaining through the slots
-//!            slots: fixed size = 64 + round8(max_key) + round8(max(max_value, 8))
+//!              lease word) | seq (odd while a writer mutates), len, ring head
+//!              and tail, write sequence, next expiry, last expiry scan, mutex
+//!              re-init word | sets, deletes, evictions (room), expirations,
+//!              lock recoveries, repairs, last locker's pid namespace, live
+//!              payload bytes, live record bytes, evictions (capacity, manual),
+//!              moves
+//!            index: cells × 16 B (module `index`): hash32 | record offset,
+//!              and the access word
+//!            ring: `ring` bytes of variable-size records (module `ring`)
 //! ```
 //!
-//! A slot is `state` (FREE 0 / USED 1 / WRITING 2), key length, hash, chain
-//! (or free-list) next, value length, LRU prev (or free-list prev)/next, value tag, write
-//! version, expires-at ms (0 = never), access word (last access ms + a
-//! "read since linked" bit), then the key and value bytes. Values are typed:
-//! STRING 1, NUMBER (f64) 2, BIGINT (i64) 3, BOOL 4, NULL 5, BYTES 6, JSON 7.
-//! Each shard has `ceil(capacity / shards) + 1` slots: the spare one lets an
-//! update write its new copy before freeing the old one even when the shard
-//! is full. Capacity and LRU order are per shard (approximate globally).
-//! `required_memory_size` gives the segment size for given parameters.
+//! An entry is one record in its shard's ring — a 40-byte header (state,
+//! length, key and value lengths, value tag, a check of the header, write
+//! version, expiry), the key and the value, each padded to 8 bytes — and one
+//! index cell pointing at it. Nothing is reserved per entry: a 10-byte value
+//! takes 56 bytes of ring with an 8-byte key, a 1 MiB value a megabyte. Keys
+//! and values are encoded as `lrukit_codec` defines (part of this format).
 //!
-//! **Home slots.** A lookup costs two dependent cache misses (bucket, then
-//! slot). To overlap them, every key has a *home slot* (hash bits 16..48
-//! reduced to the shard's slot range, independent of the shard and bucket
-//! bits): a writer puts a new entry there when it is free (the free list is
-//! doubly linked, so any free slot can be taken in O(1)), and a lookup
-//! prefetches the home slot's header and key lines before it loads the
-//! bucket. The chain still decides; the home slot is only where the entry
-//! usually is. Measured: a `get` hit over 100k keys takes 20-30% less time
-//! (BENCH.md).
+//! **Sizing.** `memory_size` is the budget: split evenly between shards, and
+//! within a shard between the index (sized for entries of `avg_key_bytes` +
+//! `avg_value_bytes`, defaults 32 and 256, at a load of at most 3/4) and the
+//! ring (the rest). `capacity` alone sizes the map for that many entries of
+//! the average sizes; with `memory_size` it only caps the entries. The limits
+//! `max_key_bytes` (default 256) and `max_value_bytes` (default 1 MiB)
+//! reserve nothing; an entry must also fit in half of its shard's ring (the
+//! default shard count keeps at least 4 MiB per shard, so a 1 MiB value fits
+//! a 64 MiB map). [`required_memory_size`] is what `create` allocates.
 //!
-//! `open` copies the header into a private `Layout` after checking
-//! the magic and version, the checksum, the hash id, the lock kind, every
-//! derived field against a recomputation, and the real segment length
-//! (`EINCOMPAT` names the field). Layout parameters are never re-read from
-//! shared memory afterwards, and every index, length and tag read from a slot
-//! is bounds-checked before use; chain and list walks stop after `slots`
-//! steps.
+//! **Allocation** (module `ring`). Records are appended at the ring's head
+//! and reclaimed at its tail, so there is no fragmentation and no size
+//! classes to calcify: when the size mix shifts, big and small records share
+//! the same ring. Waste: up to 7 bytes of padding per key and per value, the
+//! 40-byte header, and the records of deleted and replaced entries until the
+//! tail passes them. A write that needs room reclaims tail records: garbage is
+//! skipped; a live record is moved to the head (compaction) while the shard's
+//! live records leave room, or given a second chance if it was read since it
+//! was written; otherwise it is evicted (`Lru`). This is FIFO with
+//! reinsertion, an approximation of LRU in the family of CLOCK. A write's
+//! work is bounded by its own size (the moves it may make are budgeted), never
+//! by the map's. A `None` map never evicts: it refuses a write (`EFULL`)
+//! unless its live records, the new one and a reserve of the largest record
+//! fit, and the reserve lets it always move live records to reclaim the
+//! garbage behind them.
+//!
+//! `open` copies the header into a private `Layout` after checking the magic
+//! and version (a map of another layout version is refused with `EINCOMPAT`
+//! naming both), the checksum, the hash id, the lock kind, every derived
+//! field against a recomputation, and the real segment length (`EINCOMPAT`
+//! names the field). Layout parameters are never re-read from shared memory
+//! afterwards. Every offset read from a cell or a record is checked against
+//! the ring (and its alignment) before use, every length and tag is validated,
+//! and every walk is bounded.
 //!
 //! # Reads: seqlock, no shared writes
 //!
 //! `get`/`peek`/`contains` take no lock: load the shard's `seq` (Acquire;
-//! odd = retry), walk the chain and copy the value out with relaxed atomic
-//! word loads (never a plain memcpy of memory others write), then `fence
-//! (Acquire)` and re-load `seq`; a change means retry. After 64 attempts, or
+//! odd = retry), probe the index from the key's home cell, check the record
+//! a matching cell points at (state, lengths, tag, key) and copy the value
+//! out with relaxed atomic word loads (never a plain memcpy of memory others
+//! write; a value that wraps around the ring's end is copied in two parts),
+//! then `fence(Acquire)` and re-load `seq`; a change means retry, so a torn
+//! copy is never returned, whatever the value's size. After 64 attempts, or
 //! on a stable view that fails validation, the reader takes the lock, which
 //! also recovers a shard whose writer died. Recency costs at most one shared
-//! store per entry per second: a reader sets the access word to `now | READ`
-//! only if the bit is clear or the stored time is ≥ 1 s old (stamped with the
-//! cheap `CLOCK_REALTIME_COARSE`; the precise clock is read only for entries
-//! that have a TTL). Hits and misses go to the handle's own lane.
-//! [`SharedMap::get_with`] hands the value to a callback as a borrowed
-//! [`ValueRef`] (copied into a per-thread buffer, no lock held) instead of
-//! allocating a [`Value`].
+//! store per entry per second: a reader sets the cell's access word to
+//! `now | READ` only if the bit is clear or the stored time is ≥ 1 s old
+//! (stamped with the cheap `CLOCK_REALTIME_COARSE`; the precise clock is
+//! read only for entries that have a TTL). Hits and misses go to the
+//! handle's own lane. [`SharedMap::get_with`] hands the value to a callback
+//! as a borrowed [`ValueRef`] (copied into a per-thread buffer, no lock held)
+//! instead of allocating a [`Value`].
 //!
 //! # Writes
 //!
 //! Writers take the shard lock, make `seq` odd (then `fence(Release)`),
 //! mutate with relaxed atomic stores, make `seq` even (Release) and unlock.
-//! Critical sections are memcpy-sized, except `clear`, `evict_older_than`,
-//! `purge_expired`, expiry scans (at most once a second per shard in LRU
-//! mode) and repair, which are O(slots of one shard). No user code ever runs
-//! under a lock.
+//! Critical sections do work proportional to the entry written, except
+//! `clear` (the index), `evict_older_than` (the index), `purge_expired` (the
+//! ring), expiry scans of `None` maps about to refuse a write, and repair,
+//! which are O(one shard). No user code ever runs under a lock.
 //!
-//! * insert: pop a free slot, write the entry while the slot is WRITING, push
-//!   it on its chain and the LRU head, mark it USED, `len += 1`.
-//! * update (`set` on an existing key, `compare_and_set`): copy-on-write —
-//!   the new copy is written into a WRITING slot, replaces the old slot in
-//!   the chain and the LRU list, is marked USED, and only then is the old
-//!   slot marked FREE.
+//! * insert / update (`set`, `add`, `compare_and_set`, `incr` of a missing
+//!   key): make room, append the new record (WRITING), publish the head,
+//!   point the key's cell at it (a new cell for an insert), mark it LIVE,
+//!   then mark a replaced record DEAD.
 //! * `incr` on an existing number updates its 8-byte word in place with one
 //!   atomic store (old or new value, never torn).
-//! * delete / evict / expire: unlink from chain and LRU list, mark FREE.
-//! * a full shard (`len == ceil(capacity / shards)`) first reclaims expired
-//!   entries, then with eviction `Lru` evicts the LRU tail — unless it was
-//!   read since it was linked (the READ bit), in which case it gets a second
-//!   chance (moved to the head, bit cleared; at most 32 per eviction) — and
-//!   with eviction `None` fails with `EFULL`, losing nothing.
+//! * delete / expire / evict: mark the record DEAD, then empty its cell
+//!   (later cells of the run shift back).
+//! * a shard at its entry cap (`ceil(capacity / shards)`) first reclaims
+//!   expired entries, then with eviction `Lru` evicts from the tail (second
+//!   chances as above) and with eviction `None` fails with `EFULL`, losing
+//!   nothing.
 //!
 //! # Locks and crash recovery
 //!
@@ -180,23 +197,22 @@
 //! Readers wait under the same bound (they take the lock after 64 torn
 //! optimistic attempts). A dead holder is detected long before the timeout.
 //!
-//! Invariant: a slot's `state` alone says whether it holds a live entry, and
-//! an entry is complete before its slot becomes USED. Everything else
-//! (buckets, chains, LRU list, free list, `len`, next expiry) is derived.
-//! So a locker that finds the previous owner dead — or `seq` odd with the
-//! lock free, or an inconsistency while working — **repairs that shard
-//! only**: it scans the slots, keeps USED slots whose lengths and tag are
-//! valid and whose stored hash is the hash of the stored key, keeping the
-//! higher write version if two hold the same key (a copy-on-write cut short
-//! after the new copy became USED), frees everything else (WRITING = the
-//! write in flight, dropped), and rebuilds buckets, the free list, `len` and
-//! the LRU list (ordered by last access, then version). `seq` is odd during
-//! the rebuild and even after it; a crash during repair is repaired again by
-//! the next locker. At most the write in flight is lost, and other shards
-//! are never touched. `Stats::lock_recoveries` counts deaths found inside a
-//! critical section (counted before the repair, so a recoverer that dies too
-//! is still counted), `Stats::repairs` completed rebuilds (recoveries plus
-//! damage found by an operation).
+//! Invariant: a record's `state` alone says whether it holds a live entry,
+//! and an entry is complete before its record becomes LIVE. Everything else
+//! (the index, `len`, the byte counts, the next expiry) is derived. So a
+//! locker that finds the previous owner dead — or `seq` odd with the lock
+//! free, or an inconsistency while working — **repairs that shard only**
+//! (module `repair`): it walks the ring from the tail to the head, keeps LIVE
+//! records whose headers are valid (the higher version if two hold the same
+//! key: a write or move cut short after the new copy became LIVE), marks
+//! WRITING ones (the write in flight) DEAD, covers bytes that do not parse
+//! with DEAD fillers, and rebuilds the index and the counts. `seq` is odd
+//! during the rebuild and even after it; a crash during repair is repaired
+//! again by the next locker. At most the write in flight is lost, and other
+//! shards are never touched. `Stats::lock_recoveries` counts deaths found
+//! inside a critical section (counted before the repair, so a recoverer that
+//! dies too is still counted), `Stats::repairs` completed rebuilds
+//! (recoveries plus damage found by an operation).
 //!
 //! # Time
 //!
@@ -207,8 +223,8 @@
 //!
 //! # Limits of the hostile-memory guarantee
 //!
-//! Damage is detected structurally (bounds, tags, hashes, links), not by
-//! checksumming values: a flipped byte inside a stored value is returned as
+//! Damage is detected structurally (bounds, alignment, lengths, tags, the
+//! header check of every record, version order), not by checksumming values: a flipped byte inside a stored value is returned as
 //! is. On Linux the bytes of the `pthread_mutex_t` objects are trusted:
 //! glibc keeps robust-list pointers in them while locked, so damage there
 //! can crash the lock holder inside libc (other damage to a lock word yields

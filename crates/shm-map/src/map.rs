@@ -1027,7 +1027,7 @@ impl SharedMap {
   /// [`get_with`](Self::get_with) for many keys: returns `f(i, value)` for
   /// each key `i` in order (`None` for a miss), with the same hits, misses
   /// and recency as single `get`s. The lookups of each window of 8 keys are
-  /// started together (hashes computed, home slots and buckets prefetched),
+  /// started together (hashes computed, home cells prefetched),
   /// so their cache misses overlap instead of following one another.
   pub fn get_many_with<R>(
     &self,

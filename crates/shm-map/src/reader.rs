@@ -85,20 +85,24 @@ impl<'a> Shard<'a> {
   }
 
   /// Copies `len` bytes starting at ring offset `off` (wrapping at the
-  /// ring's end) into `out`, with relaxed word loads.
+  /// ring's end) into `out`, with relaxed word loads: at most two runs of
+  /// consecutive words.
   pub(crate) fn copy_out(&self, off: u64, len: usize, out: &mut Vec<u8>) {
     out.clear();
-    out.reserve(len);
-    let mut p = off;
-    let mut left = len;
-    while left >= 8 {
-      out.extend_from_slice(&self.r64(p).load(Relaxed).to_le_bytes());
-      p = self.wrap(p, 8);
-      left -= 8;
+    let words = len.div_ceil(8);
+    out.resize(words * 8, 0);
+    let first = (((self.l.ring - off) / 8) as usize).min(words);
+    let (a, b) = out.split_at_mut(first * 8);
+    let base = self.base + self.l.ring_off;
+    for (i, chunk) in a.chunks_exact_mut(8).enumerate() {
+      let w = self.m.a64(base + off + 8 * i as u64).load(Relaxed);
+      chunk.copy_from_slice(&w.to_le_bytes());
     }
-    if left > 0 {
-      out.extend_from_slice(&self.r64(p).load(Relaxed).to_le_bytes()[..left]);
+    for (i, chunk) in b.chunks_exact_mut(8).enumerate() {
+      let w = self.m.a64(base + 8 * i as u64).load(Relaxed);
+      chunk.copy_from_slice(&w.to_le_bytes());
     }
+    out.truncate(len);
   }
 
   /// Stores `bytes` at ring offset `off` word by word (wrapping), the last
