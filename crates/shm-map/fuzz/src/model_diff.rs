@@ -5,7 +5,10 @@
 //! Exactness:
 //! * eviction `None`, one shard: everything is exact — values, `EFULL`,
 //!   `len`, counts returned by `purge_expired`/`evict_older_than`, and the
-//!   stats counters (hits, misses, sets, deletes, evictions, size).
+//!   stats counters (hits, misses, sets, deletes, evictions, size) — except
+//!   that a write may reclaim expired entries it passes in the ring, so
+//!   while any stored entry has expired, a write makes the count of
+//!   stored-but-expired entries uncertain until the next `purge_expired`.
 //! * eviction `None`, several shards: `EFULL` depends on the key's shard, so
 //!   an `EFULL` is accepted when the model is at least one shard's capacity
 //!   full and changes nothing; an insert that may have reclaimed expired
@@ -293,6 +296,13 @@ impl Run<'_> {
   }
 
   fn op(&mut self, op: &Op) {
+    // A write may reclaim stored-but-expired entries anywhere in its shard's
+    // ring (the tail it passes while making room): the model no longer knows
+    // which are still stored.
+    if matches!(op, Op::Set(..) | Op::Add(..) | Op::Incr(..) | Op::Cas(..)) && self.md.any_expired()
+    {
+      self.md.uncertain = true;
+    }
     let max_key = self.md.max_key;
     let key = |k: &KeyIn| k.bytes(max_key);
     match op {
