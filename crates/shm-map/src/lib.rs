@@ -266,9 +266,12 @@ mod layout;
 mod lock;
 mod map;
 mod mem;
+mod mutate;
+mod options;
 mod reader;
 mod repair;
 mod ring;
+mod segment;
 mod sys;
 mod writer;
 /// The key and value encodings stored in the segment (part of the format).
@@ -283,7 +286,8 @@ pub use hooks::{
   point as hook_point, CrashAction,
 };
 pub use layout::Eviction;
-pub use map::{required_memory_size, Options, Report, SharedMap, Stats};
+pub use map::SharedMap;
+pub use options::{required_memory_size, Options, Report, Stats};
 pub use value::{Value, ValueRef};
 
 /// Parses and validates a segment header image (the first 128 bytes) as
