@@ -44,6 +44,7 @@ if (existsSync(bin('bun')) && process.env.LRUKIT_SKIP_BUN !== '1') {
   steps.push(['bun test', bin('bun'), ['test', '--timeout', '60000', '__test__']])
 }
 steps.push(['oxlint', bin('oxlint'), ['--deny-warnings', '.']])
+steps.push(['README tables match bench/results', process.execPath, [join(root, 'scripts/bench-readme.mjs'), '--check']])
 
 let passed = 0
 for (const [name, cmd, args] of steps) {
