@@ -443,12 +443,17 @@ fn incompatible_segments_are_refused() {
   assert!(e.message.contains("magic"), "{e}");
   m.debug_corrupt(0, orig);
   SharedMap::open(&n).unwrap();
-  // layout version
+  // layout version: a map of the previous layout (3: fixed-size slots) is
+  // refused, naming both versions
   let version = m.debug_read(8);
-  m.debug_corrupt(8, 99);
+  assert_eq!(version, 4);
+  m.debug_corrupt(8, 3);
   let e = SharedMap::open(&n).unwrap_err();
   assert_eq!(e.code, "EINCOMPAT");
-  assert!(e.message.contains("version"), "{e}");
+  assert!(
+    e.message.contains("layout version 3") && e.message.contains("reads version 4"),
+    "{e}"
+  );
   m.debug_corrupt(8, version);
   // any other field: the checksum catches it
   for off in [
