@@ -279,11 +279,9 @@ impl Guard<'_> {
     s.copy_in(r.key_off(&s), key);
     let voff = r.value_off(&s);
     match v {
-      Encoded::Bytes(_, b) => {
-        // At least one word, so the inline-word read of an empty value sees 0.
-        s.r64(voff).store(0, Relaxed);
-        s.copy_in(voff, b)
-      }
+      // An empty value still has its word, zeroed, for the inline-word read.
+      Encoded::Bytes(_, []) => s.r64(voff).store(0, Relaxed),
+      Encoded::Bytes(_, b) => s.copy_in(voff, b),
       Encoded::Word(_, _, w) => s.r64(voff).store(*w, Relaxed),
     }
     s.h64(S_HEAD).store(head + len, Relaxed);
