@@ -326,16 +326,68 @@ test('evictOlderThan evicts by last access, bounded by maxEvictions', async (t) 
   SharedMap.unlink(m.name)
 })
 
-test('capacity calculator matches the segment a map really gets', (t) => {
-  const need = SharedMap.calcRequiredMemorySize({ capacity: 1000, maxKeyBytes: 32, avgValueBytes: 32 })
-  const m = fresh({ capacity: 1000, maxKeyBytes: 32, maxValueBytes: 32 })
-  t.is(m.stats().memoryBytes, need)
-  if (process.platform === 'linux') t.is(statSync(`/dev/shm/lk_${m.name}`).size, need)
-  const bySize = fresh({ memorySize: need, maxKeyBytes: 32, maxValueBytes: 32 })
-  t.true(bySize.stats().capacity >= 1000 && bySize.stats().memoryBytes <= need)
+test('calcRequiredMemorySize is what create allocates, for every way of sizing', (t) => {
+  for (const options of [
+    { capacity: 1000 },
+    { capacity: 1000, maxKeyBytes: 32, avgValueBytes: 32 },
+    { capacity: 5000, eviction: 'none', maxValueBytes: 4096 },
+    { memorySize: 8 * 2 ** 20 },
+    { memorySize: 8 * 2 ** 20, capacity: 100 },
+  ]) {
+    const need = SharedMap.calcRequiredMemorySize(options)
+    const m = fresh(options)
+    t.is(m.stats().memoryBytes, need, JSON.stringify(options))
+    if (process.platform === 'linux') t.is(statSync(`/dev/shm/lk_${m.name}`).size, need)
+    if (options.memorySize) t.true(need <= options.memorySize && need > options.memorySize * 0.99)
+    SharedMap.unlink(m.name)
+  }
   t.throws(() => SharedMap.calcRequiredMemorySize({ capacity: 0 }), { instanceOf: RangeError })
+  t.throws(() => SharedMap.calcRequiredMemorySize({ memorySize: 100 }), { instanceOf: RangeError, code: 'EINVAL' })
+})
+
+test('values of any size share one memory budget', (t) => {
+  const m = fresh({ memorySize: 64 * 2 ** 20 })
+  const big = Buffer.alloc(2 ** 20, 7)
+  m.set('big', big)
+  t.deepEqual(m.get('big'), big, 'a 1 MiB value fits a 64 MiB map with default options')
+  const small = 'x'.repeat(200)
+  for (let i = 0; i < 1000; i++) m.set('s' + i, small)
+  const s = m.stats()
+  t.is(s.size, 1001)
+  // Key + value bytes: each key has one type-tag byte.
+  const keyBytes = 1001 + 3 + [...Array(1000).keys()].reduce((a, i) => a + ('s' + i).length, 0)
+  t.is(s.allocatedBytes, keyBytes + big.length + 1000 * 200)
+  t.true(s.usedBytes >= s.liveRecordBytes && s.liveRecordBytes > s.allocatedBytes)
+  t.is(s.freeBytes, s.ringBytes - s.usedBytes)
+  t.deepEqual(s.evictionsByReason, { room: 0, capacity: 0, manual: 0 })
+  // Replacing the big value by a small one frees its room for others.
+  m.set('big', 'now small')
+  t.is(m.stats().allocatedBytes, keyBytes + 'now small'.length + 1000 * 200)
+  // An entry larger than half of its shard's share is refused by name, and nothing is lost.
+  const tiny = fresh({ capacity: 10 })
+  tiny.set('k', 'v')
+  t.throws(() => tiny.set('huge', Buffer.alloc(64 * 1024)), { instanceOf: RangeError, code: 'EVALUETOOLONG', message: /half of a shard/ })
+  t.is(tiny.get('k'), 'v')
+  t.true(m.verify().ok && tiny.verify().ok)
   SharedMap.unlink(m.name)
-  SharedMap.unlink(bySize.name)
+  SharedMap.unlink(tiny.name)
+})
+
+test('with lru eviction, a map full of mixed sizes evicts for room and keeps its newest entries', (t) => {
+  const m = fresh({ memorySize: 2 * 2 ** 20, shards: 1 })
+  const value = (i) => (i % 10 === 0 ? 'L'.repeat(8192) : 's'.repeat(200))
+  let i = 0
+  while (m.stats().evictions === 0) m.set('k' + i, value(i++))
+  for (let j = 0; j < 2000; j++, i++) m.set('k' + i, value(i))
+  const s = m.stats()
+  t.true(s.evictionsByReason.room > 0)
+  t.is(s.evictionsByReason.capacity, 0)
+  // The newest entries are all there, with their values.
+  for (let j = i - 50; j < i; j++) t.is(m.get('k' + j), value(j))
+  // What stays fills the memory: payload over 70% of the segment.
+  t.true((s.allocatedBytes - s.size) / s.memoryBytes > 0.7, JSON.stringify(s))
+  t.true(m.verify().ok)
+  SharedMap.unlink(m.name)
 })
 
 test('segments are created 0600 unless mode says otherwise', (t) => {
