@@ -471,8 +471,9 @@ impl SharedMap {
   /// [`get_with`](Self::get_with) for many keys: returns `f(i, value)` for
   /// each key `i` in order (`None` for a miss), with the same hits, misses
   /// and recency as single `get`s. The lookups of each window of 8 keys are
-  /// started together (hashes computed, home cells prefetched),
-  /// so their cache misses overlap instead of following one another.
+  /// started together (hashes computed and home cells prefetched, then the
+  /// records those cells point at), so their cache misses overlap instead of
+  /// following one another.
   pub fn get_many_with<R>(
     &self,
     keys: &[&[u8]],
@@ -486,6 +487,9 @@ impl SharedMap {
       for (h, key) in hashes.iter_mut().zip(window) {
         *h = self.layout.hash(key);
         self.shard(self.layout.shard_of(*h)).prefetch_lookup(*h);
+      }
+      for &h in &hashes[..window.len()] {
+        self.shard(self.layout.shard_of(h)).prefetch_record(h);
       }
       for (j, (key, &h)) in window.iter().zip(&hashes).enumerate() {
         let r = match self.read_hashed(key, h, true, true, true, &mut buf)? {

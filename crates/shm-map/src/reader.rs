@@ -168,6 +168,19 @@ impl<'a> Shard<'a> {
     self.m.prefetch(self.cell_addr(self.l.home_of(h)));
   }
 
+  /// Starts loading the record `h`'s home cell points at, if the cell is
+  /// `h`'s (batched reads, once the cell has arrived; a racy read is fine:
+  /// a prefetch is only a hint).
+  #[inline(always)]
+  pub(crate) fn prefetch_record(&self, h: u64) {
+    let cell = self.cell(self.l.home_of(h));
+    if cell.hash32() == h as u32 {
+      if let Some(off) = cell.off(self.l) {
+        self.m.prefetch(self.base + self.l.ring_off + off);
+      }
+    }
+  }
+
   /// Finds the live entry of `key` (hash `h`): its cell and record. Safe to
   /// run without the lock: offsets are validated, the probe is bounded, so a
   /// torn or damaged view yields `Err(Torn)` or an answer the caller's
