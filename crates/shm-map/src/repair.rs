@@ -56,7 +56,12 @@ impl Guard<'_> {
     // (key, hash, record) of the entries kept.
     let mut kept: Vec<(Vec<u8>, u64, Rec)> = Vec::new();
     let mut by_key: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut max_version = s.h64(S_WRITE_SEQ).load(Relaxed);
+    // The write sequence stays above every version in the ring; one out of
+    // range (damage: it would hand out versions that break their order) is
+    // renewed from the records' versions alone.
+    let mut max_version = Some(s.h64(S_WRITE_SEQ).load(Relaxed))
+      .filter(|&v| v < ring::MAX_VERSION)
+      .unwrap_or(0);
     let mut last_live = 0u64;
     let mut pos = tail;
     let mut halfway = false;
@@ -67,11 +72,19 @@ impl Guard<'_> {
       }
       let off = s.phys(pos);
       let parsed = ring::state_len(&s, off, head - pos).and_then(|(state, len)| {
-        if state == REC_DEAD {
-          return Some((state, len, None));
+        let r = ring::entry_at(&s, off)
+          .ok()
+          .filter(|r| r.len == len && r.check_ok());
+        if let Some(r) = r {
+          // Versions of every record with a header, DEAD ones included, so
+          // the write sequence stays above all of them.
+          max_version = max_version.max(r.version);
         }
-        let r = ring::entry_at(&s, off).ok()?;
-        (r.len == len && r.check_ok()).then_some((state, len, Some(r)))
+        match state {
+          // A DEAD filler has no header.
+          REC_DEAD => Some((state, len, None)),
+          _ => r.map(|r| (state, len, Some(r))),
+        }
       });
       let Some((state, len, rec)) = parsed else {
         let next = resync(&s, pos, head);
@@ -98,7 +111,6 @@ impl Guard<'_> {
         }
         (REC_LIVE, Some(r)) => {
           last_live = r.version;
-          max_version = max_version.max(r.version);
           let mut key = Vec::new();
           s.read_key(&r, &mut key);
           let h = l.hash(&key);
@@ -247,6 +259,12 @@ impl Guard<'_> {
         k = s.next_cell(k);
         steps += 1;
       }
+    }
+    let seq = s.h64(S_WRITE_SEQ).load(Relaxed);
+    if seq < last_version || seq >= ring::MAX_VERSION {
+      p(format!(
+        "write sequence {seq} is below a live version ({last_version}) or out of range"
+      ));
     }
     let len = s.h64(S_LEN).load(Relaxed);
     if len != cells || len != live_offs.len() as u64 {

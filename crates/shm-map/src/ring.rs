@@ -72,6 +72,11 @@ pub(crate) const REC_LIVE: u32 = 1;
 pub(crate) const REC_WRITING: u32 = 2;
 pub(crate) const REC_DEAD: u32 = 3;
 
+/// Versions stay below this (2^62 writes to one shard take over a century
+/// at a billion a second): a larger one is damage, and repair renews the
+/// write sequence from the records' versions.
+pub(crate) const MAX_VERSION: u64 = 1 << 62;
+
 /// Second chances (records read since written, moved from the tail to the
 /// head instead of evicted) per write.
 pub(crate) const MOVES_PER_WRITE: u32 = 16;
@@ -199,7 +204,8 @@ pub(crate) fn entry_at(s: &Shard<'_>, off: u64) -> Result<Rec, Torn> {
     && r.key_len <= s.l.max_key
     && valid_tag_len(r.tag, r.value_len, s.l.max_value)
     && r.len == record_bytes(r.key_len, r.value_len)
-    && r.len <= s.l.ring;
+    && r.len <= s.l.ring
+    && r.version < MAX_VERSION;
   if ok {
     Ok(r)
   } else {
@@ -260,7 +266,7 @@ impl Guard<'_> {
     if self.s.l.ring - (head - tail) < len {
       return Err(Fault::Corrupt("no room made for a write"));
     }
-    let version = self.next_version();
+    let version = self.next_version()?;
     let s = self.s;
     let off = s.phys(head);
     let r = Rec {
@@ -471,7 +477,7 @@ impl Guard<'_> {
     if self.s.l.ring - (head - tail) < r.len {
       return Err(Fault::Corrupt("no room to move a record"));
     }
-    let version = self.next_version();
+    let version = self.next_version()?;
     let s = self.s;
     let n = Rec {
       off: s.phys(head),

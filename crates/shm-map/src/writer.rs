@@ -104,11 +104,16 @@ impl<'a> Guard<'a> {
     self.s.h64(S_LEN).load(Relaxed)
   }
 
-  pub(crate) fn next_version(&mut self) -> u64 {
-    self.begin();
+  /// The version of the next record written (the shard's write sequence,
+  /// plus one).
+  pub(crate) fn next_version(&mut self) -> Result<u64, Fault> {
     let v = self.s.h64(S_WRITE_SEQ).load(Relaxed).wrapping_add(1);
+    if v == 0 || v >= crate::ring::MAX_VERSION {
+      return Err(Fault::Corrupt("write sequence out of range"));
+    }
+    self.begin();
     self.s.h64(S_WRITE_SEQ).store(v, Relaxed);
-    v
+    Ok(v)
   }
 
   pub(crate) fn is_expired(&self, f: &Found) -> bool {
