@@ -142,9 +142,16 @@ impl<'a> Guard<'a> {
     expires: u64,
   ) -> Result<Option<Found>, Fault> {
     let need = record_bytes(key.len() as u32, v.len());
-    let present = self.find(h, key)?.is_some();
-    self.make_room(need, !present)?;
-    let old = self.find(h, key)?;
+    let found = self.find(h, key)?;
+    let before = (self.s.h64(S_TAIL).load(Relaxed), self.len());
+    self.make_room(need, found.is_none())?;
+    // Making room moves the tail (and cells, records) or drops entries; if
+    // it did neither, what was found still stands.
+    let old = if (self.s.h64(S_TAIL).load(Relaxed), self.len()) == before {
+      found
+    } else {
+      self.find(h, key)?
+    };
     let r = self.append(key, v, expires)?;
     hook!(SET_WRITING);
     match old {
