@@ -400,11 +400,11 @@ async function main() {
 
   const cpu = cpus()
   const lines = [
-    '# SharedMap benchmark',
+    '### SharedMap benchmark',
     '',
     `Every configuration (workload × processes × implementation) runs alone, in fresh child processes, for ${SECONDS} s, in ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}: each round runs every configuration once, in the same order, before the next round starts, so the implementations alternate in time and a slow moment of the machine does not fall on one of them only. The processes of a run set up and warm up, then start timing together on a signal from the parent; a run's ops/s is the sum over its processes of operations ÷ elapsed time. The tables give the median run's ops/s and the spread (lowest–highest run). Latency: every 8th operation is timed on its own (the timer's ~40 ns included; pipelined Redis: each batch's time ÷ 100); a run's p50/p99 is the 50th/99th percentile of the slower process, and the tables give the median of the runs' values. All stores hold the same ${num(KEYS)} keys \`'key:<i>'\` with 32-byte string values, loaded before the runs; keys are drawn uniformly at random, and 90/10 sets overwrite existing keys with the same value.`,
     '',
-    `## Throughput and latency (Node ${process.version}, ${cpu.length} × ${cpu[0].model}, ${new Date().toISOString().slice(0, 10)})`,
+    `#### Throughput and latency (Node ${process.version}, ${cpu.length} × ${cpu[0].model}, ${new Date().toISOString().slice(0, 10)})`,
     '',
     `| workload | processes | implementation | ops/s (median, all processes) | spread (min–max) | p50 | p99 | ${HEADLINE} is |`,
     '|---|---:|---|---:|---:|---:|---:|---:|',
@@ -413,11 +413,11 @@ async function main() {
     const ratio = r.impl === HEADLINE ? '' : `${(find(r.workload, r.procs, HEADLINE).opsPerSec / r.opsPerSec).toFixed(1)}× this`
     lines.push(`| ${r.workload} | ${r.procs} | ${r.impl} | ${num(r.opsPerSec)} | ${num(r.min)}–${num(r.max)} | ${us(r.p50)} | ${us(r.p99)} | ${ratio} |`)
   }
-  lines.push('', '## Goals', '', `From the \`${HEADLINE}\` rows and the payload efficiency below.`, '', '| | goal | target | figure | result |', '|---|---|---|---|---|')
+  lines.push('', '#### Goals', '', `From the \`${HEADLINE}\` rows and the payload efficiency below.`, '', '| | goal | target | figure | result |', '|---|---|---|---|---|')
   for (const g of goals) lines.push(`| ${g.id} | ${g.goal} | ${g.target} | ${g.figure} | ${verdict(g)} |`)
   lines.push(
     '',
-    `## Memory for the same ${num(KEYS)} entries`,
+    `#### Memory for the same ${num(KEYS)} entries`,
     '',
     'SharedMap `allocatedBytes`: the key and value bytes it stores (each key with its 1-byte type tag).',
     '',
@@ -427,7 +427,7 @@ async function main() {
   for (const m of memory) lines.push(`| ${m.store} | ${num(m.bytes)} | ${(m.bytes / MiB).toFixed(2)} | ${m.allocatedBytes === undefined ? '' : num(m.allocatedBytes)} | ${m.how} |`)
   lines.push(
     '',
-    '## Payload efficiency',
+    '#### Payload efficiency',
     '',
     `One map \`{ memorySize: 64 MiB }\` (defaults otherwise), filled with string values of seeded random sizes, untimed. Efficiency = user payload resident (\`allocatedBytes − size\`: keys + values, without the 1-byte key tag) ÷ memorySize (${num(efficiency.memorySize)} B). Evictions are the map's totals at that point.`,
     '',
