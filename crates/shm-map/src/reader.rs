@@ -199,7 +199,9 @@ impl<'a> Shard<'a> {
       if cell.hash32() == h as u32 {
         // A record's header, key and first value words usually span two
         // cache lines: ask for the second while the first is loaded.
-        self.m.prefetch(self.base + self.l.ring_off + self.wrap(off, 64));
+        self
+          .m
+          .prefetch(self.base + self.l.ring_off + self.wrap(off, 64));
         let r = ring::entry_at(self, off)?;
         if r.state != REC_LIVE {
           return Err(Torn);
