@@ -13,7 +13,8 @@ pub mod point {
   /// `set`: the new record is LIVE and its cell points at it; a replaced
   /// record is still LIVE too.
   pub const SET_LINKED: u32 = 2;
-  /// `delete`: the record is DEAD, its cell not yet emptied.
+  /// any removal (`delete`, expiry, eviction): the record is DEAD, its cell
+  /// not yet emptied.
   pub const DELETE_MARKED: u32 = 3;
   /// eviction: the victim is DEAD and its cell emptied, the tail not yet
   /// moved past it, the new entry not yet written.

@@ -414,7 +414,7 @@ impl Guard<'_> {
     let r = entry_at(&s, off)?;
     let cell = self.cell_of_rec(&r)?;
     if expired(r.expires, self.now) {
-      self.drop_entry(cell, &r);
+      self.remove(crate::writer::Found { cell, rec: r });
       self.stat(S_EXPIRATIONS, 1);
       self.advance_tail(tail + len);
       return Ok(Reclaimed::Expired);
@@ -446,7 +446,7 @@ impl Guard<'_> {
         "no room can be made without evicting and eviction is 'none'".to_string(),
       ));
     }
-    self.drop_entry(cell, &r);
+    self.remove(crate::writer::Found { cell, rec: r });
     hook!(EVICT_MARKED);
     self.stat(reason, 1);
     self.advance_tail(tail + len);
@@ -503,22 +503,6 @@ impl Guard<'_> {
     self.set_rec_state(&n, REC_LIVE);
     self.set_rec_state(r, REC_DEAD);
     Ok(())
-  }
-
-  /// Removes live entry `r` (at `cell`): marks the record DEAD, then empties
-  /// the cell (a crash in between leaves a DEAD record that repair drops).
-  pub(crate) fn drop_entry(&mut self, cell: u32, r: &Rec) {
-    self.set_rec_state(r, REC_DEAD);
-    self.s.cell_remove(cell);
-    let s = self.s;
-    s.h64(S_LEN)
-      .store(s.h64(S_LEN).load(Relaxed).saturating_sub(1), Relaxed);
-    let sub = |f: u64, n: u64| {
-      s.h64(f)
-        .store(s.h64(f).load(Relaxed).saturating_sub(n), Relaxed)
-    };
-    sub(S_LIVE_BYTES, r.payload());
-    sub(S_LIVE_RECORD_BYTES, r.len);
   }
 
   /// Accounts for a new live entry `r`.
