@@ -192,7 +192,7 @@ function memory() {
 function throughputTable(rows) {
   const base = rows.find((r) => r.name === BASE)
   const lines = [
-    `### Idle-timeout workload: zipf 0.99 over 1M flows, timeout ${TIMEOUT} ms, get-and-touch else create, reaper every 1,000 packets`,
+    `#### Idle-timeout workload: zipf 0.99 over 1M flows, timeout ${TIMEOUT} ms, get-and-touch else create, reaper every 1,000 packets`,
     '',
     'lru-cache keeps stale flows until they are looked up or pushed out by `max` (see "flows held");',
     'its ttlAutopurge timers (one per entry) cannot fire inside the synchronous timed loop, so that row',
@@ -213,7 +213,7 @@ function throughputTable(rows) {
 
 function expireTable(rows) {
   const lines = [
-    '### One `expire({ max: 1000 })` / `purge({ max: 1000 })` call (steady state, 1,000 flows due per call)',
+    '#### One `expire({ max: 1000 })` / `purge({ max: 1000 })` call (steady state, 1,000 flows due per call)',
     '',
     '| engine | call | flows | p50 µs | mean µs | 1M vs 10k (p50) |',
     '|---|---|---:|---:|---:|---:|',
@@ -232,7 +232,7 @@ function expireTable(rows) {
 function memoryTable(rows) {
   const wheel = rows.find((r) => r.name === 'FlowTable (wheel)')
   const lines = [
-    '### Memory per flow (1M flows, string keys `flow:<i>` already on the heap, number values)',
+    '#### Memory per flow (1M flows, string keys `flow:<i>` already on the heap, number values)',
     '',
     '| implementation | V8 heap bytes/flow | RSS bytes/flow (heap + native) | RSS vs wheel |',
     '|---|---:|---:|---:|',
@@ -255,7 +255,7 @@ async function main() {
   const mem = memory()
   console.log(memoryTable(mem) + '\n')
   const md = [
-    `## FlowTable benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`,
+    `### FlowTable benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`,
     '',
     throughputTable(rows),
     '',

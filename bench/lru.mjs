@@ -221,7 +221,7 @@ async function heapChild(name) {
 
 function ratioTable(res, base = 'lru-cache') {
   const baseRow = res.rows.find((r) => r.name === base || r.name === `${base} (per key)`)
-  const lines = [`### ${res.title}`, '']
+  const lines = [`#### ${res.title}`, '']
   if (res.note) lines.push(res.note, '')
   lines.push('| implementation | ops/s | ns/op | ± | vs lru-cache |', '|---|---:|---:|---:|---:|')
   for (const r of res.rows) {
@@ -235,7 +235,7 @@ function ratioTable(res, base = 'lru-cache') {
 
 function heapTable(res) {
   const base = res.rows.find((r) => r.name === 'lru-cache')
-  const lines = [`### ${res.title}`, '', '| implementation | heap growth (MB) | RSS growth (MB) | heap vs lru-cache |', '|---|---:|---:|---:|']
+  const lines = [`#### ${res.title}`, '', '| implementation | heap growth (MB) | RSS growth (MB) | heap vs lru-cache |', '|---|---:|---:|---:|']
   for (const r of res.rows) {
     lines.push(`| ${r.name} | ${r.heapMB.toFixed(1)} | ${r.rssMB.toFixed(1)} | ${(r.heapMB / base.heapMB).toFixed(3)}× |`)
   }
@@ -256,7 +256,7 @@ async function main() {
   const heap = heapGrowth()
   console.log(heapTable(heap) + '\n')
   const md = [
-    `## LruCache benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`,
+    `### LruCache benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`,
     '',
     ...results.map((r) => ratioTable(r) + '\n'),
     heapTable(heap),
