@@ -2,11 +2,18 @@
 //!
 //! | tag   | type            | payload                                           |
 //! |-------|-----------------|---------------------------------------------------|
-//! | `'s'` | string          | its UTF-8 bytes (lone surrogates become U+FFFD)   |
+//! | `'s'` | string          | its UTF-8 bytes; a lone surrogate as its 3-byte generalized UTF-8 (WTF-8) |
 //! | `'n'` | number          | the canonical f64 bits, little-endian (8 bytes)   |
 //! | `'b'` | bigint ≥ 0      | magnitude as little-endian u64 words, no high zero words (0 is no words) |
 //! | `'B'` | bigint < 0      | the same, for the magnitude of a negative bigint  |
 //! | `'u'` | Buffer / Uint8Array | the bytes                                     |
+//!
+//! Strings are JavaScript strings: sequences of UTF-16 code units that may
+//! hold lone surrogates. Their bytes are WTF-8 (<https://simonsapin.github.io/wtf-8/>):
+//! UTF-8 for every well-formed string, and a lone surrogate encoded like a
+//! scalar value (`ED A0 80`..`ED BF BF`), which no well-formed string
+//! contains. So distinct strings never share a key (a lossy conversion would
+//! make `'a\uD800'`, `'a\uDFFF'` and `'a\uFFFD'` one key).
 //!
 //! Canonical numbers (SameValueZero): `-0` is stored as `0` and every NaN as
 //! the one quiet NaN `f64::NAN`, so `get(-0)` finds `set(0, …)`.
@@ -111,14 +118,60 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
   out.extend_from_slice(s.as_bytes());
 }
 
-/// Appends the string key whose UTF-16 code units are `units` (a lone
-/// surrogate becomes U+FFFD, as `napi_get_value_string_utf8` does).
+/// Appends the string key whose UTF-16 code units are `units`, as WTF-8:
+/// a lone surrogate keeps its own 3-byte encoding instead of becoming
+/// U+FFFD.
 pub fn push_utf16(out: &mut Vec<u8>, units: &[u16]) {
   out.push(TAG_STRING);
   for c in char::decode_utf16(units.iter().copied()) {
-    let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-    let mut b = [0u8; 4];
-    out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+    match c {
+      Ok(c) => {
+        let mut b = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+      }
+      Err(e) => {
+        let u = e.unpaired_surrogate();
+        out.extend_from_slice(&[
+          0xe0 | (u >> 12) as u8,
+          0x80 | ((u >> 6) & 0x3f) as u8,
+          0x80 | (u & 0x3f) as u8,
+        ]);
+      }
+    }
+  }
+}
+
+/// The UTF-16 code units of a string key's payload (WTF-8, as
+/// [`push_utf16`] writes it), or `None` for bytes no encoder writes (invalid
+/// UTF-8 that is not a lone surrogate, or a surrogate pair spelled as two
+/// surrogates: damaged memory, to be converted lossily by the caller).
+pub fn string_units(mut bytes: &[u8]) -> Option<Vec<u16>> {
+  let mut units = Vec::with_capacity(bytes.len());
+  let mut last_high = false;
+  loop {
+    let (valid, rest) = match core::str::from_utf8(bytes) {
+      Ok(s) => (s, &[][..]),
+      Err(e) => {
+        let (ok, rest) = bytes.split_at(e.valid_up_to());
+        // valid by `valid_up_to` (checked again rather than trusted unsafely)
+        (core::str::from_utf8(ok).ok()?, rest)
+      }
+    };
+    if !valid.is_empty() {
+      last_high = false;
+    }
+    units.extend(valid.encode_utf16());
+    let [0xed, b1 @ 0xa0..=0xbf, b2 @ 0x80..=0xbf, tail @ ..] = rest else {
+      return rest.is_empty().then_some(units);
+    };
+    let u = 0xd000 | (u16::from(b1 & 0x3f) << 6) | u16::from(b2 & 0x3f);
+    let high = u < 0xdc00;
+    if last_high && !high {
+      return None;
+    }
+    last_high = high;
+    units.push(u);
+    bytes = tail;
   }
 }
 
@@ -211,14 +264,34 @@ mod tests {
   }
 
   #[test]
-  fn utf16_matches_utf8_and_replaces_lone_surrogates() {
+  fn utf16_matches_utf8_and_keeps_lone_surrogates_apart() {
     let s = "héllo ✓ 𝄞";
     let units: Vec<u16> = s.encode_utf16().collect();
     assert_eq!(enc(|o| push_utf16(o, &units)), enc(|o| push_str(o, s)));
     assert!(enc(|o| push_utf16(o, &units)).len() <= utf16_encoded_bound(units.len()));
+    let high = enc(|o| push_utf16(o, &[0xd800, b'a' as u16]));
+    assert_eq!(high, [TAG_STRING, 0xed, 0xa0, 0x80, b'a']);
+    assert_ne!(high, enc(|o| push_str(o, "\u{fffd}a")));
+    assert_ne!(high, enc(|o| push_utf16(o, &[0xdfff, b'a' as u16])));
+    assert!(high.len() <= utf16_encoded_bound(2));
+    // a high then a low surrogate is one character, encoded as UTF-8
     assert_eq!(
-      enc(|o| push_utf16(o, &[0xd800, b'a' as u16])),
-      enc(|o| push_str(o, "\u{fffd}a"))
+      enc(|o| push_utf16(o, &[0xd834, 0xdd1e])),
+      enc(|o| push_str(o, "𝄞"))
+    );
+  }
+
+  #[test]
+  fn string_units_refuses_what_no_encoder_writes() {
+    assert_eq!(string_units(b"abc"), Some(vec![97, 98, 99]));
+    assert_eq!(string_units(&[0xff]), None);
+    assert_eq!(string_units(&[0xed, 0xa0]), None);
+    // a surrogate pair spelled as two encoded surrogates is not canonical
+    assert_eq!(string_units(&[0xed, 0xa0, 0xb4, 0xed, 0xb4, 0x9e]), None);
+    // a low then a high surrogate is two lone surrogates
+    assert_eq!(
+      string_units(&[0xed, 0xb4, 0x9e, 0xed, 0xa0, 0xb4]),
+      Some(vec![0xdd1e, 0xd834])
     );
   }
 
@@ -238,6 +311,25 @@ mod tests {
   }
 
   proptest! {
+    #[test]
+    fn strings_round_trip(units in proptest::collection::vec(any::<u16>(), 0..40)) {
+      let e = enc(|o| push_utf16(o, &units));
+      prop_assert!(e.len() <= utf16_encoded_bound(units.len()));
+      prop_assert_eq!(e[0], TAG_STRING);
+      prop_assert_eq!(string_units(&e[1..]), Some(units.clone()));
+      if let Ok(s) = alloc::string::String::from_utf16(&units) {
+        prop_assert_eq!(&e, &enc(|o| push_str(o, &s)));
+      }
+    }
+
+    #[test]
+    fn distinct_strings_never_share_a_key(
+      a in proptest::collection::vec(prop_oneof![any::<u16>(), 0xd800u16..0xe000, Just(0xfffdu16)], 0..8),
+      b in proptest::collection::vec(prop_oneof![any::<u16>(), 0xd800u16..0xe000, Just(0xfffdu16)], 0..8),
+    ) {
+      prop_assert_eq!(a == b, enc(|o| push_utf16(o, &a)) == enc(|o| push_utf16(o, &b)));
+    }
+
     #[test]
     fn numbers_round_trip(n in any::<f64>()) {
       let e = enc(|o| push_number(o, n));

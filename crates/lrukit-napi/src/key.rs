@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 
 use napi::{
-  bindgen_prelude::{Array, BigInt, Buffer, FromNapiValue, ToNapiValue},
+  bindgen_prelude::{Array, BigInt, Buffer, FromNapiValue, ToNapiValue, Utf16String},
   sys, Env, JsValue, Result, Unknown, ValueType,
 };
 use smallvec::SmallVec;
@@ -42,6 +42,13 @@ impl KeyScratch {
       ValueType::String => {
         self.buf.push(codec::TAG_STRING);
         read_utf8(env, raw, &mut self.buf)?;
+        // N-API's UTF-8 turns a lone surrogate into U+FFFD, which would make
+        // distinct strings one key; only a string whose bytes show U+FFFD can
+        // hold one, and it is read again as UTF-16 and encoded as WTF-8.
+        if memchr::memmem::find(&self.buf[1..], REPLACEMENT).is_some() {
+          self.buf.clear();
+          read_wtf8_key(env, raw, &mut self.buf)?;
+        }
       }
       ValueType::Number => {
         // SAFETY: the value was just checked to be a number.
@@ -73,6 +80,37 @@ impl KeyScratch {
     }
     Ok(&self.buf)
   }
+}
+
+/// U+FFFD REPLACEMENT CHARACTER in UTF-8.
+const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
+
+/// Appends the string key of the JS string `raw` read as UTF-16 code units,
+/// so a lone surrogate keeps its own WTF-8 encoding (see `codec::key`).
+fn read_wtf8_key(env: &Env, raw: sys::napi_value, out: &mut Vec<u8>) -> Result<()> {
+  let mut len = 0usize;
+  // SAFETY: a null buffer asks N-API only for the length in code units.
+  napi::check_status!(unsafe {
+    sys::napi_get_value_string_utf16(env.raw(), raw, std::ptr::null_mut(), 0, &mut len)
+  })?;
+  let mut units: Vec<u16> = Vec::new();
+  memory::reserve(env, &mut units, len + 1, "reading a string key")?;
+  units.resize(len + 1, 0);
+  let mut copied = 0usize;
+  // SAFETY: `units` holds `len + 1` writable code units; N-API writes at most
+  // that many, a NUL included.
+  napi::check_status!(unsafe {
+    sys::napi_get_value_string_utf16(env.raw(), raw, units.as_mut_ptr(), units.len(), &mut copied)
+  })?;
+  units.truncate(copied);
+  memory::reserve(
+    env,
+    out,
+    codec::utf16_encoded_bound(units.len()),
+    "reading a string key",
+  )?;
+  codec::push_utf16(out, &units);
+  Ok(())
 }
 
 fn invalid_key(env: &Env) -> napi::Error {
@@ -162,8 +200,7 @@ impl KeyBatch {
   }
 
   /// Appends the string key whose UTF-16 code units are `units`, encoded as
-  /// `read_utf8` would (a lone surrogate becomes U+FFFD, as in
-  /// `napi_get_value_string_utf8`).
+  /// [`KeyScratch::encode`] encodes the same string (WTF-8).
   fn push_utf16(&mut self, env: &Env, units: &[u16]) -> Result<()> {
     let most = codec::utf16_encoded_bound(units.len());
     memory::reserve(env, &mut self.bytes, most, BATCH)?;
@@ -362,7 +399,11 @@ pub fn to_js<'env>(env: &'env Env, key: &[u8]) -> Result<Unknown<'env>> {
   match codec::decode(key) {
     Some(KeyRef::String(s)) => match std::str::from_utf8(s) {
       Ok(s) => s.into_unknown(env),
-      Err(_) => String::from_utf8_lossy(s).into_owned().into_unknown(env),
+      // a lone surrogate (WTF-8), else damaged bytes (converted lossily)
+      Err(_) => match codec::string_units(s) {
+        Some(units) => Utf16String::from(units).into_unknown(env),
+        None => String::from_utf8_lossy(s).into_owned().into_unknown(env),
+      },
     },
     Some(KeyRef::Number(n)) => n.into_unknown(env),
     Some(k @ KeyRef::BigInt { negative, .. }) => {
