@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads'
 import { createRequire } from 'node:module'
 
-import { LruCache, SharedMap, FlowTable, noop, echo } from 'lrukit'
+import { LruCache, SharedMap, FlowTable } from 'lrukit'
 
 import { test, fullGc, sleep, isBun } from './test.framework.mjs'
 
@@ -13,8 +13,8 @@ const keysOf = (cache) => [...cache.keys()]
 test('require and import give the same class', (t) => {
   const cjs = require('lrukit')
   t.is(cjs.LruCache, LruCache)
-  t.is(typeof noop, 'function')
-  t.is(noop(), undefined)
+  const { noop, echo } = require('../native.js')
+  t.is(noop(), undefined, 'the benchmark probes answer from the generated loader')
   t.is(echo('x'), 'x')
 })
 

@@ -66,7 +66,8 @@ const keyList = () => Array.from({ length: KEYS }, (_, i) => 'key:' + i)
 
 // ---------------------------------------------------------------- child side
 async function child(impl, workload, seconds, setup) {
-  const { SharedMap, noop } = require('lrukit')
+  const { SharedMap } = require('lrukit')
+  const { noop } = require('../native.js') // the benchmark probe, not part of the API
   const keys = keyList()
   const rand = lcg(process.pid)
   const stream = Array.from({ length: 1 << 18 }, () => keys[(rand() * KEYS) | 0])

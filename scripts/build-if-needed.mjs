@@ -24,7 +24,7 @@ export function buildIfNeeded({ force = false } = {}) {
   const addons = readdirSync(root).filter((f) => /^lrukit\..*\.node$/.test(f))
   const built = addons.length ? Math.max(...addons.map((f) => statSync(join(root, f)).mtimeMs)) : 0
   const sources = Math.max(newest(join(root, 'crates')), statSync(join(root, 'Cargo.toml')).mtimeMs)
-  if (!force && built > sources && existsSync(join(root, 'index.js'))) return false
+  if (!force && built > sources && existsSync(join(root, 'native.js'))) return false
   console.log('> building the native addon (napi build --release)')
   execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build'], {
     cwd: root,
