@@ -108,3 +108,36 @@ import type { JsLruCache } from 'lrukit'
 noop()
 const viaAlias: JsLruCache | undefined = undefined
 void viaAlias
+
+// lrukit/keyv: Keyv storage adapters (keyv 5 and keyv 6 are dev dependencies, the latter as `keyv6`).
+import { KeyvLruCache, KeyvSharedMap, type KeyvLrukitEntry, type KeyvStoredData } from 'lrukit/keyv'
+import Keyv from 'keyv'
+import { Keyv as Keyv6 } from 'keyv6'
+export const keyvUsed: unknown[] = []
+{
+  const byName = new KeyvSharedMap('sessions', { memorySize: 2 ** 24, ttl: 60_000 })
+  const byHandle = new KeyvSharedMap(SharedMap.openOrCreate('sessions', { memorySize: 2 ** 24 }))
+  const handle: SharedMap = byHandle.map
+  const lruDefault = new KeyvLruCache()
+  const lruGiven = new KeyvLruCache(new LruCache({ capacity: 10 }))
+  const given: LruCache = lruGiven.cache
+  const keyv = new Keyv<string>({ store: byName, namespace: 'app' })
+  const direct = new Keyv<number>(new KeyvLruCache({ capacity: 1000, ttl: 5000 }))
+  const v6 = new Keyv6<string>({ store: byHandle, namespace: 'app' })
+  keyv.on('error', (e: Error) => void e.message)
+  byHandle.on('error', (e: Error & { code?: string }) => void e.code)
+  const entries: KeyvLrukitEntry[] = [{ key: 'a', value: '{"value":1}', ttl: 5 }, { key: 'b', value: 'x' }]
+  const stored: Promise<boolean> = lruDefault.set('app:k', 'v', 1000)
+  const many: Promise<boolean[]> = lruDefault.setMany(entries)
+  const got: Promise<KeyvStoredData<string>> = byHandle.get<string>('app:k')
+  const ns: string | undefined = byHandle.namespace
+  const iter: AsyncGenerator<[string, unknown], void> = byHandle.iterator('app')
+  const closed: Promise<void> = byHandle.disconnect()
+  keyvUsed.push(handle, given, keyv, direct, v6, stored, many, got, ns, iter, closed, byHandle.opts, lruDefault.deleteMany(['a']))
+  // @ts-expect-error a KeyvSharedMap needs a map name or a SharedMap
+  new KeyvSharedMap(new LruCache({ capacity: 1 }))
+  // @ts-expect-error a KeyvLruCache takes LruCache options or an LruCache, not a map name
+  new KeyvLruCache('sessions')
+  // @ts-expect-error ttl is a number of ms
+  void lruDefault.set('k', 'v', '5s')
+}

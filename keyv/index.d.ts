@@ -1,0 +1,86 @@
+// `lrukit/keyv`: Keyv storage adapters (the Keyv v5 storage-adapter contract; Keyv v6 takes
+// them through its bridge). Keyv itself is not needed to type-check these declarations.
+import { EventEmitter } from 'node:events'
+
+import type { LruCache, LruCacheOptions, SharedMap, SharedMapOptions } from '../index'
+
+/**
+ * What a store holds for Keyv: its serialized string by default, or its `{ value, expires }`
+ * envelope when Keyv's serializer is off (Keyv's own `StoredData`).
+ */
+export type KeyvStoredData<Value> = Value | { value?: Value; expires?: number | undefined } | undefined
+
+/** One entry of `setMany`, as Keyv hands it over (`ttl` in ms). */
+export interface KeyvLrukitEntry {
+  key: string
+  value: unknown
+  ttl?: number | undefined
+}
+
+/**
+ * What both adapters share. Store errors (`EVALUETOOLONG`, `EFULL`, `ETIMEDOUT`, `ECLOSED`, ...)
+ * never reject: they are emitted as `'error'` events (Keyv re-emits them) and the call resolves
+ * as a failure (`set` → `false`, `get` → `undefined`, ...). Without an `'error'` listener the
+ * call rejects with the error instead, as emitting `'error'` throws.
+ */
+declare abstract class KeyvLrukitStore extends EventEmitter {
+  /** The options the adapter was made with (Keyv reads them). */
+  opts: Record<string, unknown>
+  /** Set by Keyv 5: `clear()` and `iterator()` act on the keys that start with `${namespace}:`. */
+  namespace: string | undefined
+  /** The stored value as Keyv handed it over, or `undefined` (missing or expired). */
+  get<Value = unknown>(key: string): Promise<KeyvStoredData<Value>>
+  /** `get` for many keys: values in order, `undefined` for misses. */
+  getMany<Value = unknown>(keys: string[]): Promise<Array<KeyvStoredData<Value | undefined>>>
+  has(key: string): Promise<boolean>
+  /**
+   * Stores `value`; `ttl` in ms (`undefined`/`0`: the store's default TTL, none unless configured;
+   * negative: already expired, the key is deleted). `false` when the store refused it.
+   */
+  set(key: string, value: unknown, ttl?: number): Promise<boolean>
+  /** One result per entry: `false` where the store refused it. */
+  setMany(entries: KeyvLrukitEntry[]): Promise<boolean[]>
+  // Keyv 5 declares an adapter's `setMany` as returning `Promise<void>` (while it hands the
+  // store's result back from `keyv.setMany`); this overload keeps `new Keyv(store)` type-checking.
+  setMany(entries: KeyvLrukitEntry[]): Promise<void>
+  delete(key: string): Promise<boolean>
+  /** `true` when every key was deleted. */
+  deleteMany(keys: string[]): Promise<boolean>
+  /** Removes the keys of the current namespace, or every key when there is none. */
+  clear(): Promise<void>
+  /**
+   * `[key, value]` pairs whose key starts with `${namespace}:` (every key when `namespace` is
+   * empty), keys as stored. Keyv 5 does not call it (its `keyv.iterator` is only for a `Map` or
+   * the SQL, Mongo, Redis, Valkey and etcd adapters); Keyv 6's bridge does.
+   */
+  iterator<Value = unknown>(namespace?: string): AsyncGenerator<[string, Awaited<Value> | undefined], void>
+  disconnect(): Promise<void>
+}
+
+/**
+ * A Keyv store in a SharedMap, shared by every process on the machine.
+ * `new KeyvSharedMap(name, options?)` opens or creates the map with `SharedMap.openOrCreate`
+ * (defaults: `memorySize` 16 MiB when neither it nor `capacity` is given, `json: true`); the
+ * adapter owns that handle: `disconnect()` closes it (and never unlinks the map).
+ * `new KeyvSharedMap(map)` uses an open SharedMap, which `disconnect()` leaves open.
+ */
+export declare class KeyvSharedMap extends KeyvLrukitStore {
+  constructor(name: string, options?: SharedMapOptions)
+  constructor(map: SharedMap)
+  /** The SharedMap handle (`stats()`, `verify()`, ...). */
+  readonly map: SharedMap
+}
+
+/**
+ * A Keyv store in an in-process LruCache. `new KeyvLruCache(options?)` makes one (`capacity`
+ * defaults to 10,000); `new KeyvLruCache(cache)` uses an existing one. `disconnect()` empties a
+ * cache the adapter made and leaves a given one alone.
+ */
+export declare class KeyvLruCache extends KeyvLrukitStore {
+  constructor(options?: Partial<LruCacheOptions>)
+  constructor(cache: LruCache)
+  /** The LruCache (`size`, `popLru()`, ...). */
+  readonly cache: LruCache
+}
+
+export {}
