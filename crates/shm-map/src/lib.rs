@@ -263,6 +263,7 @@ mod error;
 mod hooks;
 mod index;
 mod layout;
+pub mod limits;
 mod lock;
 mod map;
 mod mem;
