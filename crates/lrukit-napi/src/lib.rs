@@ -7,12 +7,18 @@ mod flow_table;
 mod helpers;
 mod key;
 mod lru_cache;
+mod lru_value;
 mod memory;
 mod options;
 mod raw;
 mod shared_map;
-mod value;
-mod values;
+mod typed_value;
+
+// The modules' former names (`value`: LruCache's values, `values`: the typed
+// values of SharedMap and FlowTable), still imported by lru_cache.rs and
+// flow_table.rs.
+use lru_value as value;
+use typed_value as values;
 
 /// Does nothing. Exists so benchmarks can show the cost of crossing the
 /// JavaScript ↔ native boundary on its own.
