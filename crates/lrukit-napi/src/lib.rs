@@ -12,6 +12,9 @@ mod memory;
 mod options;
 mod raw;
 mod shared_map;
+mod shared_map_hot;
+mod shared_map_options;
+mod shared_map_results;
 mod typed_value;
 
 // The modules' former names (`value`: LruCache's values, `values`: the typed
