@@ -16,6 +16,21 @@ let counter = 0
 /** A map name unique to this test process (names are at most 24 characters). */
 const uniqueName = () => `t${process.pid.toString(36)}${(counter++).toString(36)}${isBun ? 'b' : 'n'}`
 
+/** Tests that read or write a segment through /dev/shm: registered as skipped elsewhere. */
+const DEV_SHM = process.platform === 'linux'
+const NO_DEV_SHM = 'it goes through /dev/shm, which only Linux has'
+// The framework exposes no skip under Bun: take bun:test's own there.
+const bunTest = isBun ? (await import('bun:test')).test : null
+
+/** `test` when `cond` holds, else a registration that shows the test as skipped, naming `reason`. */
+function testIf(cond, reason) {
+  if (cond) return test
+  const title = (t) => `${t} (skipped: ${reason})`
+  const skip = (t, fn) => (bunTest ? bunTest.skip : test.skip)(title(t), fn)
+  skip.serial = (t, fn) => (bunTest ? bunTest.skip : test.serial.skip)(title(t), fn)
+  return skip
+}
+
 function fresh(options = { capacity: 1000 }) {
   const name = uniqueName()
   SharedMap.unlink(name)
@@ -201,6 +216,52 @@ test('typed values round-trip with their own type', (t) => {
   t.deepEqual(j.get('obj'), { a: [1, 'two'], b: null })
   t.deepEqual(m.get('obj'), { a: [1, 'two'], b: null }, 'JSON values read back as objects on any handle')
   SharedMap.unlink(m.name)
+})
+
+test('maxKeyBytes counts the key\'s own bytes: a key of exactly the limit is stored, one byte more is a RangeError EKEYTOOLONG naming both', (t) => {
+  const tooLong = (limit) => ({
+    instanceOf: RangeError,
+    code: 'EKEYTOOLONG',
+    message: new RegExp(`key of ${limit + 1} bytes, the map allows ${limit}$`),
+  })
+  for (const [options, limit] of [
+    [{ capacity: 100 }, 256], // the default
+    [{ capacity: 100, maxKeyBytes: 16 }, 16],
+    [{ capacity: 100, maxKeyBytes: 0 }, 0],
+  ]) {
+    const m = fresh(options)
+    const keys = [
+      ['string', (n) => 'k'.repeat(n)],
+      ['UTF-8 string', (n) => 'é'.repeat(n >> 1) + 'k'.repeat(n & 1)],
+      ['Buffer', (n) => Buffer.alloc(n, 7)],
+      ['Uint8Array', (n) => new Uint8Array(n).fill(9)],
+    ]
+    for (const [kind, key] of keys) {
+      const what = `${kind} key, maxKeyBytes ${limit}`
+      t.is(Buffer.byteLength(key(limit)), limit)
+      t.true(m.set(key(limit), kind), what)
+      t.is(m.get(key(limit)), kind, what)
+      t.true(m.delete(key(limit)), what)
+      t.true(m.add(key(limit), 1), what)
+      t.is(m.incr(key(limit)), 2, what)
+      t.throws(() => m.set(key(limit + 1), 1), tooLong(limit), what)
+      t.throws(() => m.add(key(limit + 1), 1), tooLong(limit), what)
+      t.throws(() => m.incr(key(limit + 1)), tooLong(limit), what)
+      t.is(m.get(key(limit + 1)), undefined, `${what}: reading a longer key is a miss`)
+      t.false(m.has(key(limit + 1)), what)
+      t.false(m.delete(key(limit + 1)), what)
+    }
+    t.true(m.verify().ok)
+    SharedMap.unlink(m.name)
+  }
+  const name = uniqueName()
+  for (const maxKeyBytes of [-1, 0.5, 65535]) {
+    t.throws(() => SharedMap.create(name, { capacity: 10, maxKeyBytes }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  }
+  const widest = fresh({ memorySize: 2 ** 20, maxKeyBytes: 65534 })
+  t.true(widest.set('w'.repeat(65534), 1), 'the widest limit stores a key of 65534 bytes')
+  t.throws(() => widest.set('w'.repeat(65535), 1), tooLong(65534))
+  SharedMap.unlink(widest.name)
 })
 
 test('getMany: values in order with their types, misses as undefined, stats as for get', (t) => {
@@ -390,8 +451,7 @@ test('with lru eviction, a map full of mixed sizes evicts for room and keeps its
   SharedMap.unlink(m.name)
 })
 
-test('segments are created 0600 unless mode says otherwise', (t) => {
-  if (process.platform !== 'linux') return t.pass()
+testIf(DEV_SHM, NO_DEV_SHM)('segments are created 0600 unless mode says otherwise', (t) => {
   const a = fresh({ capacity: 10 })
   const b = fresh({ capacity: 10, mode: 0o644 })
   t.is(statSync(`/dev/shm/lk_${a.name}`).mode & 0o777, 0o600)
@@ -400,11 +460,7 @@ test('segments are created 0600 unless mode says otherwise', (t) => {
   SharedMap.unlink(b.name)
 })
 
-test('open refuses a segment others may write unless its mode is accepted (EPERM), and names an uninitialised one (EUNINIT)', (t) => {
-  if (process.platform !== 'linux') {
-    t.log('skipped: the owner and mode checks read /dev/shm, which only Linux has')
-    return t.pass()
-  }
+testIf(DEV_SHM, NO_DEV_SHM)('open refuses a segment others may write unless its mode is accepted (EPERM), and names an uninitialised one (EUNINIT)', (t) => {
   const g = fresh({ capacity: 10, mode: 0o660 })
   g.set('k', 1)
   for (const open of [() => SharedMap.open(g.name), () => SharedMap.openOrCreate(g.name, { capacity: 10 })]) {
@@ -431,8 +487,7 @@ test('open refuses a segment others may write unless its mode is accepted (EPERM
   SharedMap.unlink(name)
 })
 
-test('a damaged header is refused by name with EINCOMPAT', (t) => {
-  if (process.platform !== 'linux') return t.pass()
+testIf(DEV_SHM, NO_DEV_SHM)('a damaged header is refused by name with EINCOMPAT', (t) => {
   const m = fresh({ capacity: 10 })
   const fd = openSync(`/dev/shm/lk_${m.name}`, 'r+')
   writeSync(fd, Buffer.from('NOTLRUKT'), 0, 8, 0)
@@ -533,11 +588,10 @@ function spansWithout(from, to, skip) {
   return spans
 }
 
-test.serial('random byte flips in a live segment (lock words excepted): a concurrent reader and writer neither crash, hang nor throw code-less errors, and repair() restores a consistent map', async (t) => {
+testIf(DEV_SHM, NO_DEV_SHM).serial('random byte flips in a live segment (lock words excepted): a concurrent reader and writer neither crash, hang nor throw code-less errors, and repair() restores a consistent map', async (t) => {
   // Flips go through the /dev/shm file: Linux only. The lock objects are skipped: glibc keeps
   // robust-list pointers inside pthread_mutex_t, outside the hostile-memory guarantee
   // (crates/shm-map/src/lib.rs, "Limits"); the 4 KiB header is skipped too (read once, at open).
-  if (process.platform !== 'linux') return t.pass()
   const flips = Number(process.env.LRUKIT_FLIPS ?? 10_000)
   const started = Date.now()
   const m = fresh({ capacity: 500, maxKeyBytes: 16, maxValueBytes: 48, json: true })
