@@ -149,8 +149,8 @@ class KeyvLrukitStore extends EventEmitter {
   }
 
   /**
-   * `[key, value]` pairs of the keys that start with `${namespace}:` (every key when `namespace`
-   * is empty), keys as stored and values as Keyv handed them over. The keys are a snapshot taken
+   * `[key, value]` pairs of the string keys that start with `${namespace}:` (every string key
+   * when `namespace` is empty), keys as stored and values as Keyv handed them over. The keys are a snapshot taken
    * when iteration starts; values are read as it goes (without changing recency), and keys deleted
    * or expired meanwhile are skipped. Keyv 5 does not call this (its `keyv.iterator` is only for
    * a Map or the SQL/Mongo/Redis/etcd adapters); Keyv 6's bridge uses it for `keyv.iterator()`
@@ -166,7 +166,9 @@ class KeyvLrukitStore extends EventEmitter {
       return
     }
     for (const key of keys) {
-      if (prefix !== undefined && !(typeof key === 'string' && key.startsWith(prefix))) continue
+      // Keyv's keys are strings: skip keys of other types (a map shared with other code may hold
+      // them) and the `undefined` an LruCache's keys() snapshot can hold for an expired entry.
+      if (typeof key !== 'string' || (prefix !== undefined && !key.startsWith(prefix))) continue
       let value
       try {
         value = this._store.peek(key)
@@ -247,6 +249,19 @@ class KeyvLruCache extends KeyvLrukitStore {
   /** The LruCache (for `size`, `popLru()`, ...). */
   get cache() {
     return this._store
+  }
+
+  async getMany(keys) {
+    try {
+      // LruCache.getMany leaves misses as holes; Keyv 5 walks the result with for...in, which
+      // skips holes, so it would shift the values after a miss. Array.from fills them with undefined.
+      return Array.from(this._store.getMany(keys))
+    } catch (error) {
+      return this._fail(
+        error,
+        keys.map(() => undefined),
+      )
+    }
   }
 
   _write(key, value, ttl) {
