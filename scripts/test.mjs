@@ -3,7 +3,7 @@
 //         lease lock), cargo test (workspace, shm-map again with the lease lock)
 //   JS:   build the addon if needed, ava on this Node (and on every Node binary listed in
 //         LRUKIT_EXTRA_NODES, separated by the path delimiter), tsc over a consumer file,
-//         the same specs under Bun, oxlint.
+//         vitest over the Keyv adapters (lrukit/keyv), the same specs under Bun, oxlint.
 import { spawnSync } from 'node:child_process'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,6 +40,12 @@ for (const node of (process.env.LRUKIT_EXTRA_NODES ?? '').split(delimiter).filte
   steps.push([`ava (node ${version})`, node, ['--expose-gc', join(root, 'node_modules/ava/entrypoints/cli.mjs')]])
 }
 steps.push(['tsc --noEmit (consumer types)', bin('tsc'), ['-p', '__test__/tsconfig.json', '--noEmit']])
+// lrukit/keyv against the unmodified @keyv/test-suite, with keyv 5 and keyv 6 (__test__/keyv/*.vitest.mjs).
+steps.push([
+  'vitest: Keyv test suites (node ' + process.version + ')',
+  process.execPath,
+  [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', '__test__/keyv/vitest.config.mjs'],
+])
 if (existsSync(bin('bun')) && process.env.LRUKIT_SKIP_BUN !== '1') {
   steps.push(['bun test', bin('bun'), ['test', '--timeout', '60000', '__test__']])
 }
