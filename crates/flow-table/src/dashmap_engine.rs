@@ -1,4 +1,4 @@
-//! The seed design: `DashMap<K, Arc<Entry<V>>>` plus binary heaps of
+//! The DashMap engine: `DashMap<K, Arc<Entry<V>>>` plus binary heaps of
 //! `(deadline, key, Weak<Entry<V>>)` with lazy re-arm.
 
 use std::cmp::Ordering as CmpOrdering;
@@ -76,7 +76,7 @@ struct Padded<T>(T);
 /// One heap with its lock, padded.
 type Heap<K, V> = Padded<Mutex<BinaryHeap<Item<K, V>>>>;
 
-/// The seed flow table: a [`DashMap`] of `Arc<Entry>` (value, atomic
+/// A flow table made of a [`DashMap`] of `Arc<Entry>` (value, atomic
 /// `last_seen`, timeout) plus one binary heap of `(deadline, key,
 /// Weak<Entry>)` per thread slot, each in a mutex.
 ///
@@ -88,8 +88,8 @@ type Heap<K, V> = Padded<Mutex<BinaryHeap<Item<K, V>>>>;
 /// * Heaps are per *thread slot* rather than per thread: a thread gets a slot
 ///   number the first time it inserts and pushes into heap `slot % heaps`.
 ///   True thread-local heaps would need a registry so `expire` can reach them
-///   and would be orphaned when a worker thread exits; slots keep the seed's
-///   property that concurrent inserters rarely share a heap lock.
+///   and would be orphaned when a worker thread exits; with slots,
+///   concurrent inserters still rarely share a heap lock.
 ///
 /// See the crate documentation for locking and the failure story.
 pub struct DashMapEngine<K, V> {

@@ -28,17 +28,18 @@
 //!   `insert` and `touch` set `last_seen` to the clock's now; `get` does not.
 //! * Reads (`get`, `contains`, `touch`, `get_and_touch`, `for_each`) compare
 //!   against the clock and never return an expired entry, even before
-//!   `expire` runs (research notes, lesson 6: conntrack checks the timestamp
-//!   on lookup, moka never returns expired entries). An expired entry is
-//!   not revived by `touch` and is not returned by `remove`.
+//!   `expire` runs (as Linux conntrack checks a connection's timeout when it
+//!   looks the connection up, and moka never returns an expired entry). An
+//!   expired entry is not revived by `touch` and is not returned by
+//!   `remove`.
 //! * Every entry leaves the table exactly once, through one of: `remove`
 //!   (live entries), `expire` (reports key, value and `last_seen`),
 //!   [`FlowEngine::insert_full`] (the replaced live value, the same key's
 //!   expired entry, or an entry evicted or reclaimed for capacity), or
 //!   `clear`. Expired entries wait for one of those, so `len` counts them
 //!   until they are reaped; notifications are therefore delayed until the
-//!   caller runs `expire` (the research notes cite moka #266/#345 as the
-//!   complaints that follow when this is not said).
+//!   caller runs `expire` (moka issues #266 and #345 show the surprise this
+//!   causes when a cache does not say so).
 //! * `expire(now, max)` removes at most `max` entries and re-arms at most
 //!   `4 * max + 64` queue elements, so its work is bounded independently of
 //!   the table size (as VPP's `max_expirations` and Zeek's `max_expire`
@@ -48,26 +49,26 @@
 //! * The clock is injectable ([`Clock`]: milliseconds; [`MonotonicClock`] by
 //!   default, [`ManualClock`] for tests).
 //!
-//! # Engine 1: [`DashMapEngine`] (the seed design)
+//! # Engine 1: [`DashMapEngine`] (DashMap + heaps)
 //!
 //! * **Layout.** `DashMap<K, Arc<Entry>>` where `Entry = { value, last_seen:
 //!   AtomicU64, timeout }`, plus one `Mutex<BinaryHeap<(deadline, key,
 //!   Weak<Entry>)>>` per *thread slot* (a thread's first insert gives it a
 //!   slot number; it pushes into heap `slot % shards`). True per-thread heaps
 //!   would need a registry for `expire` to reach them and would be orphaned
-//!   when a worker exits; slots keep the seed's property that concurrent
-//!   inserters rarely share a heap.
+//!   when a worker exits; with slots, concurrent inserters still rarely
+//!   share a heap.
 //! * **Expiry.** `touch` stores `last_seen` under the DashMap shard's read
 //!   lock. `expire` pops due heap items; a dead `Weak` or an item whose key
 //!   now maps to a different `Arc` is dropped; if the entry was touched (its
 //!   deadline moved) it is pushed back at the new deadline: the lazy re-arm
 //!   of Zeek's `Session::InactivityTimer`, one heap operation per timeout
-//!   period instead of one per packet (lesson 4).
+//!   period instead of one per packet.
 //! * **Locking.** No DashMap guard escapes a method or is held across
-//!   another map call (lesson 7, dashmap #74/#369): reads use `view`,
-//!   removals `remove_if` with an `Arc::ptr_eq` identity check so a
-//!   concurrent re-insert is never removed, and `for_each` copies entries out
-//!   before calling back. Lock order is heap mutex, then shard; inserts
+//!   another map call (that can deadlock: dashmap issues #74 and #369):
+//!   reads use `view`, removals `remove_if` with an `Arc::ptr_eq` identity
+//!   check so a concurrent re-insert is never removed, and `for_each` copies
+//!   entries out before calling back. Lock order is heap mutex, then shard; inserts
 //!   release the shard before locking a heap.
 //! * **Costs.** insert O(log n) (heap push) plus one allocation; touch,
 //!   get O(1); expire O(log n) per popped item. Replaced and removed entries
@@ -110,7 +111,7 @@
 //!
 //! **Expiry algorithm.**
 //! * `insert` places the entry at its deadline. `touch` only stores
-//!   `last_seen` (no queue operation, lesson 4).
+//!   `last_seen` (no queue operation).
 //! * `expire(now, max)` visits shards round-robin from a rotating start
 //!   (skipping, without locking, shards whose hint is after `now`) and in
 //!   each does *due work*: take the bucket that starts at or before `now`
@@ -163,8 +164,7 @@
 //! # Capacity
 //!
 //! With `capacity` set, a global atomic count reserves a unit before a new
-//! key is inserted (replacing an existing key never needs one). When full
-//! (lesson 8):
+//! key is inserted (replacing an existing key never needs one). When full:
 //! * [`Full::EvictLongestIdle`]: the wheel engine takes the head of the
 //!   earliest non-empty bucket of the key's shard, re-arming up to 8 heads
 //!   that were touched (deadline beyond their bucket); if that shard is empty
@@ -186,10 +186,10 @@
 //! * **Contention.** Hot keys contend on their shard's lock (readers share
 //!   it; parking_lot's lock is eventually fair, so writers do not starve).
 //!   `expire` holds one shard's write lock for at most its slice of the
-//!   bounded budget, so it never stalls the fast path for O(N) (the reason
-//!   for this crate: O(N) sweeps "stall the fast path", Trisul mrumap). The
-//!   capacity counter is one shared atomic touched only by inserts of new
-//!   keys and by removals, and only when a capacity is set.
+//!   bounded budget, so it never stalls the fast path for O(N), as a sweep
+//!   over every entry would. The capacity counter is one shared atomic
+//!   touched only by inserts of new keys and by removals, and only when a
+//!   capacity is set.
 //! * **Capacity pressure.** Every insert into a full table does O(1)
 //!   eviction work (at most 8 or 16 queue elements); nothing scans. The
 //!   victim choice is approximate, as above. Under races the DashMap engine
@@ -526,7 +526,7 @@ pub trait FlowEngine<K, V>: Send + Sync {
 /// Engine selector for [`new_engine`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
-  /// [`DashMapEngine`]: DashMap + per-thread binary heaps (the seed design).
+  /// [`DashMapEngine`]: DashMap + per-thread binary heaps.
   DashMap,
   /// [`WheelEngine`]: sharded slab + hash index + timing wheel in one lock.
   Wheel,
