@@ -216,6 +216,18 @@
 //!
 //! [`Reaper`] runs [`reap_once`] on one thread per table at a fixed interval
 //! and hands each non-empty batch to a sink (the JavaScript `onExpire`).
+//! [`ExpiryOptions`] gives the interval and batch size: by default a tenth
+//! of the idle timeout within 10..=1000 ms, and 10,000 entries.
+//!
+//! # Tables, options and sharing
+//!
+//! [`FlowTable`] is an engine with its clock, made from [`TableOptions`]
+//! (by default unbounded, evicting when full, the wheel engine and the
+//! monotonic clock). [`options`] holds the names of engines, policies and
+//! clocks and the bounds of the numbers a caller takes from its users
+//! (timeouts up to 2^53 ms, capacities up to 2^32), so that every caller
+//! applies the same rules. [`shared_table`] gives every thread of the
+//! process the same table for a name; the first call's options make it.
 //!
 //! # Features
 //!
@@ -227,7 +239,10 @@
 
 mod clock;
 mod dashmap_engine;
+pub mod options;
 mod reaper;
+mod registry;
+mod table;
 mod wheel_engine;
 
 use std::fmt;
@@ -237,7 +252,10 @@ use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use dashmap_engine::DashMapEngine;
-pub use reaper::{reap_once, Reaper, Tick};
+pub use options::{ClockKind, TableOptions, UnknownName};
+pub use reaper::{reap_once, ExpiryOptions, Reaper, Tick};
+pub use registry::{shared_table, unshare_table};
+pub use table::{AdvanceError, FlowTable};
 pub use wheel_engine::WheelEngine;
 
 /// What an insert of a new key does when the table holds `capacity` entries.
@@ -523,12 +541,13 @@ pub trait FlowEngine<K, V>: Send + Sync {
   fn now(&self) -> u64;
 }
 
-/// Engine selector for [`new_engine`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Engine selector for [`new_engine`]; [`Wheel`](Self::Wheel) by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EngineKind {
   /// [`DashMapEngine`]: DashMap + per-thread binary heaps.
   DashMap,
   /// [`WheelEngine`]: sharded slab + hash index + timing wheel in one lock.
+  #[default]
   Wheel,
 }
 

@@ -16,12 +16,70 @@
 //!   returns no sink call is running or will run.
 //! * No lock of the table is held while the sink runs: `expire` returns owned
 //!   entries first.
+//! * [`ExpiryOptions`] holds the interval and the batch size, their defaults
+//!   (derived from the table's idle timeout) and their bounds.
 
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::{Expired, FlowEngine};
+
+/// How a table's background expiry runs: the [`Reaper`]'s interval and the
+/// most entries one tick hands to the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryOptions {
+  /// Time between ticks while nothing is pending; entries are reported at
+  /// most about this late.
+  pub interval: Duration,
+  /// Most entries per tick, so per sink call; a larger backlog is handed
+  /// over in several ticks that run at once, one after the other.
+  pub batch: usize,
+}
+
+impl ExpiryOptions {
+  /// The intervals (ms) a caller may ask for: 1 ms to 2^31 ms (24.9 days).
+  pub const INTERVAL_MS: RangeInclusive<u64> = 1..=1 << 31;
+  /// The batch sizes a caller may ask for: 1 to 2^32.
+  pub const BATCH: RangeInclusive<u64> = 1..=1 << 32;
+  /// The default batch size.
+  pub const DEFAULT_BATCH: usize = 10_000;
+  /// The default interval is a tenth of the idle timeout, within these
+  /// bounds (ms): a short timeout is not reaped more often than every 10 ms,
+  /// a long one at least every second.
+  pub const DEFAULT_INTERVAL_MS: RangeInclusive<u64> = 10..=1000;
+
+  /// The defaults for a table whose idle timeout is `timeout_ms` (any
+  /// number; below 1, NaN included, counts as 1): interval `timeout / 10`
+  /// within [`DEFAULT_INTERVAL_MS`](Self::DEFAULT_INTERVAL_MS), batch
+  /// [`DEFAULT_BATCH`](Self::DEFAULT_BATCH).
+  pub fn for_timeout(timeout_ms: f64) -> Self {
+    let (lo, hi) = Self::DEFAULT_INTERVAL_MS.into_inner();
+    let ms = (timeout_ms.max(1.0) / 10.0).clamp(lo as f64, hi as f64);
+    Self {
+      interval: Duration::from_secs_f64(ms / 1000.0),
+      batch: Self::DEFAULT_BATCH,
+    }
+  }
+
+  /// An interval given in milliseconds, possibly fractional: `None` unless
+  /// within [`INTERVAL_MS`](Self::INTERVAL_MS).
+  pub fn interval_ms(ms: f64) -> Option<Duration> {
+    in_range(ms, &Self::INTERVAL_MS).then(|| Duration::from_secs_f64(ms / 1000.0))
+  }
+
+  /// A batch size given as a number (a fraction is dropped): `None` unless
+  /// within [`BATCH`](Self::BATCH).
+  pub fn batch(n: f64) -> Option<usize> {
+    in_range(n, &Self::BATCH).then_some(n as usize)
+  }
+}
+
+/// `range.start() <= v <= range.end()`, false for NaN.
+fn in_range(v: f64, range: &RangeInclusive<u64>) -> bool {
+  v >= *range.start() as f64 && v <= *range.end() as f64
+}
 
 #[derive(Default)]
 struct Signal {
@@ -266,6 +324,37 @@ mod tests {
     }
     // It stopped after the first refused batch: one entry is still there.
     assert_eq!(t.len(), 1);
+  }
+
+  #[test]
+  fn expiry_defaults_follow_the_timeout() {
+    let ms = |t: f64| ExpiryOptions::for_timeout(t).interval.as_secs_f64() * 1000.0;
+    assert_eq!(ms(30_000.0), 1000.0, "at most a second");
+    assert_eq!(ms(2_000.0), 200.0, "a tenth of the timeout");
+    assert_eq!(ms(1_005.0), 100.5);
+    assert_eq!(ms(50.0), 10.0, "at least 10 ms");
+    for odd in [0.0, -5.0, f64::NAN] {
+      assert_eq!(ms(odd), 10.0, "{odd}");
+    }
+    assert_eq!(ms(f64::INFINITY), 1000.0);
+    assert_eq!(ExpiryOptions::for_timeout(100.0).batch, 10_000);
+  }
+
+  #[test]
+  fn expiry_options_are_bounded() {
+    let iv = ExpiryOptions::interval_ms;
+    assert_eq!(iv(1.0), Some(Duration::from_millis(1)));
+    assert_eq!(iv(2.5), Some(Duration::from_micros(2500)));
+    assert_eq!(iv(2f64.powi(31)), Some(Duration::from_millis(1 << 31)));
+    for bad in [0.0, 0.5, -1.0, f64::NAN, 2f64.powi(31) + 1.0, f64::INFINITY] {
+      assert_eq!(iv(bad), None, "{bad}");
+    }
+    assert_eq!(ExpiryOptions::batch(1.0), Some(1));
+    assert_eq!(ExpiryOptions::batch(40.9), Some(40));
+    assert_eq!(ExpiryOptions::batch(2f64.powi(32)), Some(1 << 32));
+    for bad in [0.0, -1.0, f64::NAN, 2f64.powi(32) + 1.0] {
+      assert_eq!(ExpiryOptions::batch(bad), None, "{bad}");
+    }
   }
 
   #[test]
