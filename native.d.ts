@@ -346,7 +346,7 @@ export interface FlowTableOptions {
   whenFull?: 'evict' | 'refuse'
   /**
    * `'wheel'` (default): entries, index and timeout order in one sharded
-   * structure. `'dashmap'`: the seed design (DashMap + priority queues).
+   * structure. `'dashmap'`: a DashMap with per-thread priority queues.
    */
   engine?: 'wheel' | 'dashmap'
   /**

@@ -62,7 +62,7 @@ where
 impl<K, V> FlowTable<K, V> {
   /// The engine.
   #[inline]
-  pub fn engine(&self) -> &dyn FlowEngine<K, V> {
+  pub fn engine(&self) -> &(dyn FlowEngine<K, V> + 'static) {
     &*self.engine
   }
 

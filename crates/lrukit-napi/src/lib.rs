@@ -4,6 +4,9 @@
 
 mod errors;
 mod flow_table;
+mod flow_table_hot;
+mod flow_table_options;
+mod flow_table_results;
 mod helpers;
 mod key;
 mod lru_cache;
