@@ -21,6 +21,8 @@
 //   `setMany` → false for each failed entry, `clear` → undefined. With no 'error' listener
 //   (a store used without Keyv), emitting throws, as for any EventEmitter, so the call rejects
 //   with the error instead.
+// - KeyvSharedMap's `invalidation` option (cross-host invalidation over Redis pub/sub) lives in
+//   keyv/invalidation.js, loaded only when the option is given; its races are described there.
 const { EventEmitter } = require('node:events')
 
 const { LruCache, SharedMap } = require('../index.js')
@@ -60,6 +62,21 @@ class KeyvLrukitStore extends EventEmitter {
   _fail(error, result) {
     this.emit('error', error)
     return result
+  }
+
+  /**
+   * An error no call is waiting for (Redis connection errors of the invalidation): an `error`
+   * event when someone listens (Keyv always does), else one process warning, never a throw.
+   */
+  _background(error) {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error)
+    } else if (!this._warned) {
+      this._warned = true
+      process.emitWarning(`lrukit/keyv: ${error?.message ?? error} (listen for 'error' on the store or its Keyv to see every error)`, {
+        code: 'LRUKIT_KEYV_BACKGROUND_ERROR',
+      })
+    }
   }
 
   async get(key) {
@@ -186,15 +203,21 @@ class KeyvLrukitStore extends EventEmitter {
  * `new KeyvSharedMap(name, options?)` opens (or creates) the map `name` with SharedMap's
  * `openOrCreate` options, defaulting to `{ memorySize: 16 MiB, json: true }`; the adapter owns
  * that handle and `disconnect()` closes it (it never unlinks: see SharedMap.unlink).
- * `new KeyvSharedMap(map)` uses an open SharedMap as is; `disconnect()` leaves it open.
+ * `new KeyvSharedMap(map, { invalidation }?)` uses an open SharedMap as is; `disconnect()` leaves
+ * it open.
+ * `invalidation: { url, channel?, tombstoneMs?, clearOnReconnect? }` publishes the key of every
+ * set, delete and clear on a Redis channel and drops the keys other hosts publish (see
+ * keyv/invalidation.js); without it nothing but the map is touched.
  */
 class KeyvSharedMap extends KeyvLrukitStore {
   constructor(nameOrMap, options) {
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw invalidArgument('KeyvSharedMap: options must be an object of SharedMap.openOrCreate options')
+    }
+    const { invalidation, ...mapOptions } = options ?? {}
+    // Checked before a map is opened, so an invalid option leaves nothing behind.
+    const invalidationOptions = invalidation === undefined ? undefined : require('./invalidation.js').invalidationOptions(invalidation)
     if (typeof nameOrMap === 'string') {
-      if (options !== undefined && (options === null || typeof options !== 'object')) {
-        throw invalidArgument('KeyvSharedMap: options must be an object of SharedMap.openOrCreate options')
-      }
-      const mapOptions = { ...options }
       if (mapOptions.memorySize === undefined && mapOptions.capacity === undefined) {
         mapOptions.memorySize = DEFAULT_MEMORY_SIZE
       }
@@ -202,9 +225,25 @@ class KeyvSharedMap extends KeyvLrukitStore {
       const map = SharedMap.openOrCreate(nameOrMap, mapOptions)
       super(map, true, { ...mapOptions, name: nameOrMap, dialect: 'lrukit-shared-map', url: 'lrukit://shared-map' })
     } else if (nameOrMap instanceof SharedMap) {
+      const extra = Object.keys(mapOptions)
+      if (extra.length > 0) {
+        throw invalidArgument(`KeyvSharedMap: an open map takes only { invalidation }, not ${extra.join(', ')}`)
+      }
       super(nameOrMap, false, { name: nameOrMap.name, dialect: 'lrukit-shared-map', url: 'lrukit://shared-map' })
     } else {
       throw invalidArgument('KeyvSharedMap: expected a map name or an open SharedMap')
+    }
+    /** The Redis side (keyv/invalidation.js), or null. */
+    this._inv = null
+    if (invalidationOptions !== undefined) {
+      const { Invalidation } = require('./invalidation.js')
+      try {
+        this._inv = new Invalidation(this, this._store, invalidationOptions)
+      } catch (error) {
+        if (this._owned) this._store.close()
+        throw error
+      }
+      this.opts.invalidation = { ...invalidationOptions }
     }
   }
 
@@ -213,17 +252,110 @@ class KeyvSharedMap extends KeyvLrukitStore {
     return this._store
   }
 
-  _write(key, value, ttl) {
-    const options = writeOptions(ttl)
-    if (options === null) {
-      this._store.delete(key)
-      return true
+  /**
+   * The invalidation's state: `{ channel, mapId, connected, stats }` (stats: `published` messages,
+   * `announced` keys and clears, `received` and `ignored` (same host) messages, keys `dropped`,
+   * fills `refused` by a tombstone, subscriber `reconnects`), or null without `invalidation`.
+   */
+  get invalidation() {
+    const inv = this._inv
+    if (inv === null) return null
+    let mapId = null
+    try {
+      mapId = inv.mapId()
+    } catch {
+      // a closed map
     }
-    return this._store.set(key, value, options)
+    return { channel: inv.channel, mapId, connected: inv.connected, stats: { ...inv.stats } }
   }
 
-  /** Closes the map if this adapter opened it. */
+  /**
+   * Resolves true once the store publishes and is subscribed (at once without `invalidation`),
+   * false if it is disconnected first. Never rejects; Redis down keeps it pending.
+   */
+  ready() {
+    return this._inv === null ? Promise.resolve(!this._store.closed) : this._inv.readyPromise
+  }
+
+  async get(key) {
+    try {
+      const value = this._store.get(key)
+      if (value === undefined && this._inv !== null) this._inv.missed(key)
+      return value
+    } catch (error) {
+      return this._fail(error, undefined)
+    }
+  }
+
+  async getMany(keys) {
+    try {
+      const values = this._store.getMany(keys)
+      if (this._inv !== null) {
+        for (let i = 0; i < keys.length; i++) if (values[i] === undefined) this._inv.missed(keys[i])
+      }
+      return values
+    } catch (error) {
+      return this._fail(
+        error,
+        keys.map(() => undefined),
+      )
+    }
+  }
+
+  _write(key, value, ttl) {
+    const options = writeOptions(ttl)
+    const inv = this._inv
+    if (options === null) {
+      this._store.delete(key)
+      inv?.announce(key, null)
+      return true
+    }
+    if (inv === null) return this._store.set(key, value, options)
+    const fp = inv.admit(key, value)
+    // A fill refused by a tombstone: as if stored and dropped at once (keyv/invalidation.js (a)).
+    if (fp === null) return true
+    const stored = this._store.set(key, value, options)
+    if (stored) inv.announce(key, fp)
+    return stored
+  }
+
+  /** Deletes `key` (and announces it, unless Keyv is deleting an entry it found expired). */
+  _remove(key) {
+    const inv = this._inv
+    if (inv === null) return this._store.delete(key)
+    const expired = inv.expiredEnvelope(this._store.peek(key))
+    const removed = this._store.delete(key)
+    if (expired) inv.missed(key) // Keyv's own clean-up on a read; the next set is a fill
+    else inv.announce(key, null)
+    return removed
+  }
+
+  async delete(key) {
+    try {
+      return this._remove(key)
+    } catch (error) {
+      return this._fail(error, false)
+    }
+  }
+
+  async deleteMany(keys) {
+    try {
+      let all = true
+      for (const key of keys) all = this._remove(key) && all
+      return all
+    } catch (error) {
+      return this._fail(error, false)
+    }
+  }
+
+  async clear() {
+    await super.clear()
+    this._inv?.announceClear(this.namespace || null)
+  }
+
+  /** Publishes what is pending and closes the Redis connections; closes the map if this adapter opened it. */
   async disconnect() {
+    if (this._inv !== null) await this._inv.close()
     if (this._owned) this._store.close()
   }
 }
