@@ -8,15 +8,15 @@ export type LruKey = string | number | bigint | Uint8Array
 export interface LruEntry {
   key: LruKey
   value: unknown
-  /** Insert timestamp: `Date.now()` at `set` unless `set` was given one. */
+  /** Insert timestamp: the cache's clock at `set` (`Date.now()`, or `now()` of a `clock: 'manual'` cache) unless `set` was given one. */
   timestamp: number
 }
 
 /** Options for `cache.set(key, value, options)`. */
 export interface LruSetOptions {
-  /** Insert timestamp reported by `popLru()`/`peekLru()`; defaults to `Date.now()`. */
+  /** Insert timestamp reported by `popLru()`/`peekLru()`; defaults to the cache's clock (`cache.now()`: `Date.now()` unless the cache has `clock: 'manual'`). It does not move the entry's deadline. */
   timestamp?: number
-  /** Time-to-live in ms for this entry, overriding the cache's default; `0`/`Infinity` = never expires. */
+  /** Time-to-live in ms for this entry, overriding the cache's default; `0`/`Infinity` = never expires. The deadline is the cache's clock at `set` plus `ttl`; the entry expires when the clock reaches it. */
   ttl?: number
 }
 
@@ -188,8 +188,11 @@ export type JsFlowTable = FlowTable
  * JavaScript value (objects are kept by reference, so `get` returns the same
  * object that was `set`; primitives are stored natively, off the V8 heap).
  *
- * Every entry records an insert timestamp (`Date.now()` unless given) and may
- * carry a TTL; an expired entry is never returned and counts as missing.
+ * Every entry records an insert timestamp (the cache's clock unless given)
+ * and may carry a TTL; an expired entry is never returned and counts as
+ * missing. The clock is the wall clock (`Date.now()`), or with
+ * `clock: 'manual'` a clock that starts at 0 and moves only through
+ * `advanceTime(ms)`, for tests and simulations.
  *
  * Memory: a bounded cache allocates `capacity * 88` bytes at construction
  * (88 bytes per entry slot, used or not; keys over 23 bytes, string values
@@ -224,6 +227,19 @@ export declare class LruCache {
   peekLru(): LruEntry | undefined
   /** Reclaims every expired entry now; returns how many were removed. O(size). */
   purgeStale(): number
+  /**
+   * The time on the cache's clock, in ms: `Date.now()`, or for
+   * `clock: 'manual'` the time `advanceTime` has moved it to (from 0).
+   */
+  now(): number
+  /**
+   * Moves a `clock: 'manual'` cache's clock forward by `ms` (from 0 to
+   * 2^53; fractions are kept) and returns the new time. Entries whose
+   * deadline it reaches expire. Throws a `TypeError` (code
+   * `ERR_LRUKIT_INVALID_ARGUMENT`) on a cache with the system clock, a
+   * `RangeError` (same code) for a negative or NaN step or one past 2^53 ms.
+   */
+  advanceTime(ms: number): number
   /** Live keys, most to least recently used (a snapshot). */
   keys(): IterableIterator<LruKey>
   /** Live values, most to least recently used (a snapshot). */
@@ -396,6 +412,13 @@ export interface LruCacheOptions {
   capacity: number
   /** Default time-to-live in milliseconds; `0`/`Infinity`/omitted = never expires. */
   ttl?: number
+  /**
+   * `'system'` (default): TTLs and default timestamps run on the wall clock
+   * (`Date.now()`). `'manual'`: the cache's clock starts at 0 and moves only
+   * through `advanceTime(ms)` (for tests and simulations); `set` stamps
+   * entries with it.
+   */
+  clock?: 'system' | 'manual'
 }
 
 /**

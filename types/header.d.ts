@@ -8,15 +8,15 @@ export type LruKey = string | number | bigint | Uint8Array
 export interface LruEntry {
   key: LruKey
   value: unknown
-  /** Insert timestamp: `Date.now()` at `set` unless `set` was given one. */
+  /** Insert timestamp: the cache's clock at `set` (`Date.now()`, or `now()` of a `clock: 'manual'` cache) unless `set` was given one. */
   timestamp: number
 }
 
 /** Options for `cache.set(key, value, options)`. */
 export interface LruSetOptions {
-  /** Insert timestamp reported by `popLru()`/`peekLru()`; defaults to `Date.now()`. */
+  /** Insert timestamp reported by `popLru()`/`peekLru()`; defaults to the cache's clock (`cache.now()`: `Date.now()` unless the cache has `clock: 'manual'`). It does not move the entry's deadline. */
   timestamp?: number
-  /** Time-to-live in ms for this entry, overriding the cache's default; `0`/`Infinity` = never expires. */
+  /** Time-to-live in ms for this entry, overriding the cache's default; `0`/`Infinity` = never expires. The deadline is the cache's clock at `set` plus `ttl`; the entry expires when the clock reaches it. */
   ttl?: number
 }
 

@@ -66,9 +66,14 @@
 //!
 //! # Features
 //!
-//! * `alloc` (default): the heap form [`HeapLru`], [`ArrayLru::new_boxed`],
-//!   and a sorting [`Lru::iter_key_order`]. Without it the crate needs only
-//!   `core` (`cargo build -p lrukit-array-lru --no-default-features`).
+//! * `alloc`: the heap form [`HeapLru`], [`ArrayLru::new_boxed`], a sorting
+//!   [`Lru::iter_key_order`], and [`timed::TimedLru`] with a manual clock.
+//!   Without it the crate needs only `core`
+//!   (`cargo build -p lrukit-array-lru --no-default-features`).
+//! * `std` (default, implies `alloc`): the system clock of
+//!   [`timed::TimedLru`] (`timed::Clock::System`, ms since the Unix epoch).
+//!   The crate stays `#![no_std]` otherwise; without `std` a caller sets a
+//!   manual clock to its own time.
 //!
 //! # Example
 //!
@@ -104,7 +109,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 mod array;

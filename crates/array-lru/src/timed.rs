@@ -1,13 +1,25 @@
 //! [`TimedLru`]: the semantics of lrukit's JavaScript `LruCache`, on top of
 //! [`HeapLru`](crate::HeapLru).
 //!
-//! Every entry carries an insert timestamp (any `f64` the caller chooses, such
-//! as `Date.now()` or a packet clock) and an expiry deadline on the caller's
-//! wall clock (`f64::INFINITY` when it never expires). An entry whose deadline
-//! has passed is never returned: reads treat it as missing and reclaim it on
-//! the spot; `pop_lru`/`peek_lru` skip over expired entries (reclaiming them).
-//! The clock is only read (through the `now` closure) when an entry that has a
-//! deadline is touched, so caches without TTLs never pay for it.
+//! Every entry carries an insert timestamp and an expiry deadline
+//! (`f64::INFINITY` when it never expires), both in ms. The cache owns the
+//! rules that make them:
+//!
+//! * **Its clock** ([`Clock`]): the system's wall clock in ms since the Unix
+//!   epoch (`Date.now()`, feature `std`), or a manual clock that moves only
+//!   through [`TimedLru::advance_time`] / [`TimedLru::set_time`] (for tests,
+//!   simulations, and `no_std` callers that bring their own time).
+//! * **TTLs** ([`Ttl`]): a write's TTL, or else the cache's default TTL,
+//!   gives the deadline `now + ttl` on the cache's clock; `0` and `∞` mean
+//!   never. The insert timestamp is the one the write gives (any finite
+//!   number, see [`check_timestamp`]) or else the clock's time; it is only
+//!   reported back, the deadline does not depend on it ([`SetOptions`]).
+//! * **Expiry**: an entry with a deadline has expired once the clock reaches
+//!   it (`deadline <= now`). An expired entry is never returned: reads treat
+//!   it as missing and reclaim it on the spot; `pop_lru`/`peek_lru` skip over
+//!   expired entries (reclaiming them). The clock is read only when an entry
+//!   that has a deadline is touched, or a write needs the time, so caches
+//!   without TTLs that are given timestamps never pay for it.
 //!
 //! Removed values are handed to a `dispose` callback instead of being dropped,
 //! because the binding must release JavaScript references on its own thread.
@@ -24,6 +36,23 @@
 //! [`TimedLru::try_insert`] never abort: a table larger than the caller's
 //! limit, or one the allocator refuses, is a [`TimedLruError`]. (The
 //! `new`/`insert` pair allocates like `Vec`: failure aborts.)
+//!
+//! # Example
+//!
+//! ```
+//! use lrukit_array_lru::timed::{Capacity, Clock, SetOptions, TimedLru, Ttl};
+//!
+//! let mut cache = TimedLru::new(Capacity::Bounded(100))
+//!   .unwrap()
+//!   .with_clock(Clock::Manual(0.0))
+//!   .with_default_ttl(Ttl::from_ms(50.0).unwrap());
+//! let drop_it = |_key, _entry| {};
+//! cache.insert("a", 1, SetOptions::default(), drop_it); // deadline 0 + 50
+//! cache.advance_time(49.0).unwrap();
+//! assert_eq!(cache.get("a", drop_it).map(|e| (e.value, e.timestamp)), Some((1, 0.0)));
+//! cache.advance_time(1.0).unwrap(); // now 50: the deadline
+//! assert!(cache.get("a", drop_it).is_none());
+//! ```
 
 use core::borrow::Borrow;
 use core::hash::{BuildHasher, Hash};
@@ -32,113 +61,43 @@ use alloc::vec::Vec;
 
 use crate::{HeapLru, Insert};
 
-/// A value with its insert timestamp and expiry deadline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stamped<V> {
-  /// The stored value.
-  pub value: V,
-  /// Insert timestamp supplied by the caller.
-  pub timestamp: f64,
-  /// Deadline on the caller's clock; `f64::INFINITY` = never expires.
-  pub expires_at: f64,
-}
+mod capacity;
+mod clock;
+mod ttl;
 
-impl<V> Stamped<V> {
-  /// True when the entry has a deadline and `now()` has reached it.
-  #[inline]
-  pub fn is_expired(&self, now: &impl Fn() -> f64) -> bool {
-    self.expires_at != f64::INFINITY && self.expires_at <= now()
-  }
-}
-
-/// How many entries a [`TimedLru`] may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capacity {
-  /// At most this many entries (≥ 1); all memory is allocated up front.
-  Bounded(usize),
-  /// No limit; grows by doubling and is pruned by `pop_lru`/`remove`.
-  Unbounded,
-}
-
-/// Capacity given to [`TimedLru::new`] is 0 or larger than the index type allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidCapacity;
-
-/// Why [`TimedLru::try_new`] or [`TimedLru::try_insert`] failed. Nothing was
-/// changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimedLruError {
-  /// `Bounded(0)`, or a bound above [`MAX_CAPACITY`].
-  InvalidCapacity,
-  /// The table for `capacity` entries would take `bytes` bytes, more than the
-  /// `limit` the cache was given.
-  OverLimit {
-    /// Entries the table would hold.
-    capacity: usize,
-    /// Bytes it would take.
-    bytes: usize,
-    /// The cache's limit on its table's bytes.
-    limit: usize,
-  },
-  /// The allocator could not provide the `bytes` bytes of the table for
-  /// `capacity` entries (saturating at `usize::MAX` if the size overflows).
-  OutOfMemory {
-    /// Entries the table would hold.
-    capacity: usize,
-    /// Bytes requested.
-    bytes: usize,
-  },
-}
-
-impl core::fmt::Display for TimedLruError {
-  fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-    match *self {
-      TimedLruError::InvalidCapacity => f.write_str("capacity is 0 or above the maximum"),
-      TimedLruError::OverLimit {
-        capacity,
-        bytes,
-        limit,
-      } => write!(
-        f,
-        "a table of {capacity} entries takes {bytes} bytes, more than the limit of {limit}"
-      ),
-      TimedLruError::OutOfMemory { capacity, bytes } => write!(
-        f,
-        "memory allocation of {bytes} bytes for a table of {capacity} entries failed"
-      ),
-    }
-  }
-}
-
-impl core::error::Error for TimedLruError {}
-
-/// Largest bounded capacity (the u32 index reserves `u32::MAX` as its sentinel).
-pub const MAX_CAPACITY: usize = (u32::MAX - 1) as usize;
-const UNBOUNDED_INITIAL: usize = 64;
+use capacity::{initial, oom, saturating_bytes};
+pub use capacity::{Capacity, InvalidCapacity, TimedLruError, MAX_CAPACITY};
+pub use clock::{Clock, ClockError, MAX_TIME};
+pub use ttl::{check_timestamp, InvalidTimestamp, InvalidTtl, SetOptions, Ttl};
 
 /// How many keys ahead of its lookups [`TimedLru::get_many`] hashes keys and
 /// prefetches their buckets (a batch of at most this many keys is hashed
 /// completely before the first lookup).
 pub const GET_MANY_AHEAD: usize = 256;
 
-/// `cap` entry slots' bytes, saturating (the table's size without padding).
-fn saturating_bytes<K, V>(cap: usize) -> usize {
-  cap.saturating_mul(crate::bytes_per_entry::<K, Stamped<V>, u32>())
+/// A value with its insert timestamp and expiry deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamped<V> {
+  /// The stored value.
+  pub value: V,
+  /// Insert timestamp: the one the write gave, or the clock's time then.
+  pub timestamp: f64,
+  /// Deadline on the cache's clock; `f64::INFINITY` = never expires.
+  pub expires_at: f64,
 }
 
-/// A table of `cap` entries could not be had: the index type cannot hold it
-/// (not reached: capacities are checked first) or the allocation failed.
-fn oom<K, V>(cap: usize, e: crate::CapacityError) -> TimedLruError {
-  match e.alloc_failure() {
-    Some(layout) => TimedLruError::OutOfMemory {
-      capacity: cap,
-      bytes: layout.size(),
-    },
-    // Only a size that overflows `isize` gets here.
-    None => TimedLruError::OutOfMemory {
-      capacity: cap,
-      bytes: saturating_bytes::<K, V>(cap),
-    },
+impl<V> Stamped<V> {
+  /// True when the entry has a deadline and the time `now` has reached it.
+  #[inline]
+  pub fn is_expired_at(&self, now: f64) -> bool {
+    self.expires_at != f64::INFINITY && self.expires_at <= now
+  }
+
+  /// True when the entry has a deadline and `clock` has reached it (the
+  /// clock is read only in the first case).
+  #[inline]
+  pub fn is_expired(&self, clock: &Clock) -> bool {
+    self.expires_at != f64::INFINITY && self.expires_at <= clock.now()
   }
 }
 
@@ -148,19 +107,15 @@ pub struct TimedLru<K, V, S = crate::FixedState> {
   unbounded: bool,
   /// Most bytes the table may take (`usize::MAX`: no limit but the allocator's).
   limit: usize,
-}
-
-/// The initial table size and whether the cache grows.
-fn initial(capacity: Capacity) -> Result<(usize, bool), InvalidCapacity> {
-  match capacity {
-    Capacity::Bounded(n) if (1..=MAX_CAPACITY).contains(&n) => Ok((n, false)),
-    Capacity::Bounded(_) => Err(InvalidCapacity),
-    Capacity::Unbounded => Ok((UNBOUNDED_INITIAL, true)),
-  }
+  clock: Clock,
+  /// The TTL of a write that gives none.
+  ttl: Ttl,
 }
 
 impl<K: Hash + Eq, V> TimedLru<K, V> {
-  /// Creates an empty cache; `Bounded(0)` and capacities above
+  /// Creates an empty cache on [`Clock::default`] whose entries never
+  /// expire unless a write gives a TTL (see [`TimedLru::with_clock`] and
+  /// [`TimedLru::with_default_ttl`]); `Bounded(0)` and capacities above
   /// [`MAX_CAPACITY`] are rejected. A failed allocation aborts, as for
   /// `Vec::with_capacity`; see [`TimedLru::try_new`].
   pub fn new(capacity: Capacity) -> Result<Self, InvalidCapacity> {
@@ -184,6 +139,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
       lru: HeapLru::with_capacity_and_hasher(cap, hasher),
       unbounded,
       limit: usize::MAX,
+      clock: Clock::default(),
+      ttl: Ttl::NEVER,
     })
   }
 
@@ -199,7 +156,48 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
       lru,
       unbounded,
       limit,
+      clock: Clock::default(),
+      ttl: Ttl::NEVER,
     })
+  }
+
+  /// The cache reading time from `clock` (a manual clock starts at the time
+  /// it holds).
+  pub fn with_clock(mut self, clock: Clock) -> Self {
+    self.clock = clock;
+    self
+  }
+
+  /// The cache giving `ttl` to every write that gives none.
+  pub fn with_default_ttl(mut self, ttl: Ttl) -> Self {
+    self.ttl = ttl;
+    self
+  }
+
+  /// The cache's clock.
+  pub fn clock(&self) -> &Clock {
+    &self.clock
+  }
+
+  /// The time on the cache's clock, in ms.
+  pub fn now(&self) -> f64 {
+    self.clock.now()
+  }
+
+  /// Moves a manual clock forward by `ms` and returns the new time; see
+  /// [`Clock::advance`]. Entries whose deadline the clock reaches expire.
+  pub fn advance_time(&mut self, ms: f64) -> Result<f64, ClockError> {
+    self.clock.advance(ms)
+  }
+
+  /// Sets a manual clock to `t`; see [`Clock::set`].
+  pub fn set_time(&mut self, t: f64) -> Result<(), ClockError> {
+    self.clock.set(t)
+  }
+
+  /// The TTL of a write that gives none.
+  pub fn default_ttl(&self) -> Ttl {
+    self.ttl
   }
 
   /// Bytes of the table of a cache of `capacity` entries (the one allocation
@@ -247,18 +245,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   /// Looks `key` up and makes it the most recently used entry. An expired
   /// entry is removed (handed to `dispose`) and reported as missing.
   #[inline]
-  pub fn get<Q>(
-    &mut self,
-    key: &Q,
-    now: impl Fn() -> f64,
-    dispose: impl FnOnce(K, Stamped<V>),
-  ) -> Option<&Stamped<V>>
+  pub fn get<Q>(&mut self, key: &Q, dispose: impl FnOnce(K, Stamped<V>)) -> Option<&Stamped<V>>
   where
     K: Borrow<Q>,
     Q: Hash + Eq + ?Sized,
   {
     let h = self.lru.hash_key(key);
-    self.get_hashed(h, key, &now, dispose)
+    self.get_hashed(h, key, dispose)
   }
 
   /// Looks up `n` keys in order, with exactly the effects of `n` calls of
@@ -273,7 +266,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     &mut self,
     n: usize,
     key: impl Fn(usize) -> &'q Q,
-    now: impl Fn() -> f64,
     mut dispose: impl FnMut(K, Stamped<V>),
     mut found: impl FnMut(usize, &Stamped<V>) -> Result<(), E>,
   ) -> Result<(), E>
@@ -306,7 +298,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
       if i + RING < n {
         hash_ahead(&self.lru, &mut ring, i + RING);
       }
-      if let Some(entry) = self.get_hashed(h, key(i), &now, &mut dispose) {
+      if let Some(entry) = self.get_hashed(h, key(i), &mut dispose) {
         found(i, entry)?;
       }
     }
@@ -318,7 +310,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     &mut self,
     h: u64,
     key: &Q,
-    now: &impl Fn() -> f64,
     dispose: impl FnOnce(K, Stamped<V>),
   ) -> Option<&Stamped<V>>
   where
@@ -331,7 +322,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     // access to `self.lru`, and on the expired path it is not used again after
     // `remove_entry` mutates the map. (This is the conditional-return case the
     // current borrow checker rejects although it is sound.)
-    let expired = unsafe { &*entry }.is_expired(now);
+    let expired = unsafe { &*entry }.is_expired(&self.clock);
     if expired {
       if let Some((k, v)) = self.lru.remove_entry(key) {
         dispose(k, v);
@@ -346,26 +337,28 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   /// Looks `key` up without changing recency; expired entries read as missing
   /// (and are left for a later write to reclaim).
   #[inline]
-  pub fn peek<Q>(&self, key: &Q, now: impl Fn() -> f64) -> Option<&Stamped<V>>
+  pub fn peek<Q>(&self, key: &Q) -> Option<&Stamped<V>>
   where
     K: Borrow<Q>,
     Q: Hash + Eq + ?Sized,
   {
-    self.lru.peek(key).filter(|e| !e.is_expired(&now))
+    self.lru.peek(key).filter(|e| !e.is_expired(&self.clock))
   }
 
   /// True when `key` is present and not expired (does not promote).
   #[inline]
-  pub fn contains<Q>(&self, key: &Q, now: impl Fn() -> f64) -> bool
+  pub fn contains<Q>(&self, key: &Q) -> bool
   where
     K: Borrow<Q>,
     Q: Hash + Eq + ?Sized,
   {
-    self.peek(key, now).is_some()
+    self.peek(key).is_some()
   }
 
   /// Inserts or updates `key` in place (an existing entry keeps its slot, takes
   /// the new value, timestamp and deadline and becomes most recently used).
+  /// `options` give the timestamp and TTL, or take them from the cache (see
+  /// [`SetOptions`]).
   /// A full bounded cache first evicts its least recently used entry; an
   /// unbounded one grows (ignoring the limit given to `try_new`; a failed
   /// allocation aborts, see [`TimedLru::try_insert`]). Replaced and evicted
@@ -375,14 +368,13 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     &mut self,
     key: K,
     value: V,
-    timestamp: f64,
-    expires_at: f64,
+    options: SetOptions,
     dispose: impl FnMut(K, Stamped<V>),
   ) {
     if self.must_grow(&key) {
       self.lru.grow(self.next_cap());
     }
-    self.put(key, value, timestamp, expires_at, dispose);
+    self.put(key, value, options, dispose);
   }
 
   /// Like [`TimedLru::insert`], but when a full unbounded cache cannot grow
@@ -395,22 +387,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     &mut self,
     key: K,
     value: V,
-    timestamp: f64,
-    expires_at: f64,
+    options: SetOptions,
     mut dispose: impl FnMut(K, Stamped<V>),
   ) -> Result<(), TimedLruError> {
     if self.must_grow(&key) {
       if let Err(e) = self.try_grow() {
-        let refused = Stamped {
-          value,
-          timestamp,
-          expires_at,
-        };
+        let refused = self.stamp(value, options);
         dispose(key, refused);
         return Err(e);
       }
     }
-    self.put(key, value, timestamp, expires_at, dispose);
+    self.put(key, value, options, dispose);
     Ok(())
   }
 
@@ -449,20 +436,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     self.lru.try_grow(next).map_err(|e| oom::<K, V>(next, e))
   }
 
+  /// `value` with the timestamp and deadline `options` give it now.
   #[inline]
-  fn put(
-    &mut self,
-    key: K,
-    value: V,
-    timestamp: f64,
-    expires_at: f64,
-    mut dispose: impl FnMut(K, Stamped<V>),
-  ) {
-    let stamped = Stamped {
+  fn stamp(&self, value: V, options: SetOptions) -> Stamped<V> {
+    let (timestamp, expires_at) = options.stamp(self.ttl, || self.clock.now());
+    Stamped {
       value,
       timestamp,
       expires_at,
-    };
+    }
+  }
+
+  #[inline]
+  fn put(&mut self, key: K, value: V, options: SetOptions, mut dispose: impl FnMut(K, Stamped<V>)) {
+    let stamped = self.stamp(value, options);
     match self.lru.insert(key, stamped) {
       None => {}
       Some(Insert::Replaced { key, value }) | Some(Insert::Evicted { key, value }) => {
@@ -478,7 +465,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   pub fn remove<Q>(
     &mut self,
     key: &Q,
-    now: impl Fn() -> f64,
     dispose: impl FnOnce(K, Stamped<V>),
   ) -> Option<(K, Stamped<V>)>
   where
@@ -486,7 +472,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
     Q: Hash + Eq + ?Sized,
   {
     let (k, v) = self.lru.remove_entry(key)?;
-    if v.is_expired(&now) {
+    if v.is_expired(&self.clock) {
       dispose(k, v);
       None
     } else {
@@ -496,13 +482,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
 
   /// Removes and returns the least recently used live entry, reclaiming any
   /// expired entries found on the way. O(1) plus the expired entries skipped.
-  pub fn pop_lru(
-    &mut self,
-    now: impl Fn() -> f64,
-    mut dispose: impl FnMut(K, Stamped<V>),
-  ) -> Option<(K, Stamped<V>)> {
+  pub fn pop_lru(&mut self, mut dispose: impl FnMut(K, Stamped<V>)) -> Option<(K, Stamped<V>)> {
     while let Some((k, v)) = self.lru.pop_lru() {
-      if v.is_expired(&now) {
+      if v.is_expired(&self.clock) {
         dispose(k, v);
       } else {
         return Some((k, v));
@@ -513,12 +495,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
 
   /// The least recently used live entry, without removing it; expired entries
   /// at the LRU end are reclaimed first.
-  pub fn peek_lru(
-    &mut self,
-    now: impl Fn() -> f64,
-    mut dispose: impl FnMut(K, Stamped<V>),
-  ) -> Option<(&K, &Stamped<V>)> {
-    while self.lru.peek_lru().is_some_and(|(_, v)| v.is_expired(&now)) {
+  pub fn peek_lru(&mut self, mut dispose: impl FnMut(K, Stamped<V>)) -> Option<(&K, &Stamped<V>)> {
+    while self
+      .lru
+      .peek_lru()
+      .is_some_and(|(_, v)| v.is_expired(&self.clock))
+    {
       if let Some((k, v)) = self.lru.pop_lru() {
         dispose(k, v);
       }
@@ -534,19 +516,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   }
 
   /// Reclaims every expired entry; returns how many. O(len).
-  pub fn purge_stale(
-    &mut self,
-    now: impl Fn() -> f64,
-    mut dispose: impl FnMut(K, Stamped<V>),
-  ) -> usize
+  pub fn purge_stale(&mut self, mut dispose: impl FnMut(K, Stamped<V>)) -> usize
   where
     K: Clone,
   {
-    let t = now();
+    let t = self.clock.now();
     let stale: Vec<K> = self
       .lru
       .iter()
-      .filter(|(_, v)| v.expires_at <= t)
+      .filter(|(_, v)| v.is_expired_at(t))
       .map(|(k, _)| k.clone())
       .collect();
     for k in &stale {
@@ -558,11 +536,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> TimedLru<K, V, S> {
   }
 
   /// Live entries from most to least recently used (expired ones skipped).
-  pub fn iter<'a>(
-    &'a self,
-    now: impl Fn() -> f64 + 'a,
-  ) -> impl DoubleEndedIterator<Item = (&'a K, &'a Stamped<V>)> + 'a {
-    self.lru.iter().filter(move |(_, v)| !v.is_expired(&now))
+  /// The clock is read once, at the first entry that has a deadline, so the
+  /// whole iteration sees one time.
+  pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &Stamped<V>)> {
+    let clock = &self.clock;
+    let mut now = None;
+    self.lru.iter().filter(move |(_, v)| {
+      v.expires_at == f64::INFINITY || v.expires_at > *now.get_or_insert_with(|| clock.now())
+    })
   }
 }
 

@@ -7,7 +7,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use lrukit_array_lru::timed::{Capacity, TimedLru, TimedLruError};
+use lrukit_array_lru::timed::{Capacity, SetOptions, TimedLru, TimedLruError};
 use lrukit_array_lru::{bytes_per_entry, HeapLru};
 
 /// Requests above this many bytes fail.
@@ -105,7 +105,7 @@ fn timed_lru_try_insert_reports_a_failed_growth_and_keeps_every_entry() {
   let mut c = C::try_new(Capacity::Unbounded, usize::MAX).unwrap();
   let mut n = 0u64;
   let err = loop {
-    match c.try_insert(n, n, n as f64, f64::INFINITY, |_, _| {}) {
+    match c.try_insert(n, n, SetOptions::default(), |_, _| {}) {
       Ok(()) => n += 1,
       Err(e) => break e,
     }
@@ -121,11 +121,12 @@ fn timed_lru_try_insert_reports_a_failed_growth_and_keeps_every_entry() {
     }
   );
   assert_eq!(c.len(), full);
-  assert!(!c.contains(&n, || 0.0));
+  assert!(!c.contains(&n));
   for i in 0..n {
-    assert_eq!(c.peek(&i, || 0.0).map(|e| e.value), Some(i));
+    assert_eq!(c.peek(&i).map(|e| e.value), Some(i));
   }
   // A key already stored is updated without growing.
-  c.try_insert(3, 33, 0.0, f64::INFINITY, |_, _| {}).unwrap();
-  assert_eq!(c.peek(&3, || 0.0).map(|e| e.value), Some(33));
+  c.try_insert(3, 33, SetOptions::default(), |_, _| {})
+    .unwrap();
+  assert_eq!(c.peek(&3).map(|e| e.value), Some(33));
 }

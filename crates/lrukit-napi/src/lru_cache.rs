@@ -1,10 +1,14 @@
-//! `LruCache`: the JavaScript face of [`lrukit_array_lru::TimedLru`].
+//! `LruCache`: the JavaScript face of [`lrukit_array_lru::timed::TimedLru`].
+//! The crate owns the clock and the TTL, deadline and timestamp rules; this
+//! file reads JavaScript arguments into them and their results back out.
 
 use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use lrukit_array_lru::timed::{Capacity, Stamped, TimedLru, TimedLruError, MAX_CAPACITY};
+use lrukit_array_lru::timed::{
+  check_timestamp, Capacity, Clock, ClockError, SetOptions, Stamped, TimedLru, TimedLruError, Ttl,
+  MAX_CAPACITY,
+};
 use napi::{
   bindgen_prelude::{JavaScriptClassExt, JsObjectValue, Object, ObjectFinalize, This, ToNapiValue},
   sys, Env, JsValue, Result, Unknown, ValueType,
@@ -54,22 +58,16 @@ fn table_error(env: &Env, what: &str, e: TimedLruError) -> napi::Error {
   }
 }
 
-/// Milliseconds since the Unix epoch, like `Date.now()`.
-fn now_ms() -> f64 {
-  SystemTime::now()
-    .duration_since(UNIX_EPOCH)
-    .map_or(0.0, |d| {
-      (d.as_secs() * 1000 + u64::from(d.subsec_millis())) as f64
-    })
-}
-
 /// A fixed-capacity least-recently-used cache whose entries live in native
 /// memory. Keys are strings, numbers, bigints or Buffers; values are any
 /// JavaScript value (objects are kept by reference, so `get` returns the same
 /// object that was `set`; primitives are stored natively, off the V8 heap).
 ///
-/// Every entry records an insert timestamp (`Date.now()` unless given) and may
-/// carry a TTL; an expired entry is never returned and counts as missing.
+/// Every entry records an insert timestamp (the cache's clock unless given)
+/// and may carry a TTL; an expired entry is never returned and counts as
+/// missing. The clock is the wall clock (`Date.now()`), or with
+/// `clock: 'manual'` a clock that starts at 0 and moves only through
+/// `advanceTime(ms)`, for tests and simulations.
 ///
 /// Memory: a bounded cache allocates `capacity * 88` bytes at construction
 /// (88 bytes per entry slot, used or not; keys over 23 bytes, string values
@@ -96,8 +94,6 @@ struct LruState {
   scratch: KeyScratch,
   /// Encoded keys of a `getMany` batch.
   batch: KeyBatch,
-  /// Default TTL in ms (`INFINITY` = none).
-  ttl: f64,
 }
 
 /// Options for `new LruCache(options)`. Only its TypeScript declaration is
@@ -115,23 +111,37 @@ pub struct LruCacheOptions {
   /// Default time-to-live in milliseconds; `0`/`Infinity`/omitted = never expires.
   #[napi(ts_type = "number")]
   pub ttl: Option<Unknown<'static>>,
+  /// `'system'` (default): TTLs and default timestamps run on the wall clock
+  /// (`Date.now()`). `'manual'`: the cache's clock starts at 0 and moves only
+  /// through `advanceTime(ms)` (for tests and simulations); `set` stamps
+  /// entries with it.
+  #[napi(ts_type = "'system' | 'manual'")]
+  pub clock: Option<String>,
 }
 
-/// Parses a TTL (ms) into a relative lifetime; `INFINITY` = never expires.
-fn parse_ttl(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
+/// Reads a TTL (ms); the crate's [`Ttl::from_ms`] decides what it means.
+fn parse_ttl(env: &Env, v: &Option<Unknown>) -> Result<Option<Ttl>> {
   let Some(v) = v else { return Ok(None) };
   if v.get_type()? == ValueType::Undefined {
     return Ok(None);
   }
-  let ttl = options::number_value(env, v, "ttl", errors::INVALID_TTL)?;
-  if ttl.is_nan() || ttl < 0.0 {
-    return Err(errors::range_error(
+  let ms = options::number_value(env, v, "ttl", errors::INVALID_TTL)?;
+  Ttl::from_ms(ms)
+    .map(Some)
+    .map_err(|e| errors::range_error(env, errors::INVALID_TTL, &e.to_string()))
+}
+
+/// Reads the `clock` option.
+fn parse_clock(env: &Env, o: &Object) -> Result<Clock> {
+  match options::string(env, o, "clock", errors::INVALID_ARGUMENT)?.as_deref() {
+    None | Some("system") => Ok(Clock::System),
+    Some("manual") => Ok(Clock::Manual(0.0)),
+    Some(other) => Err(errors::range_error(
       env,
-      errors::INVALID_TTL,
-      "ttl must be a non-negative number of milliseconds",
-    ));
+      errors::INVALID_ARGUMENT,
+      &format!("clock must be 'system' or 'manual', got '{other}'"),
+    )),
   }
-  Ok(Some(if ttl == 0.0 { f64::INFINITY } else { ttl }))
 }
 
 fn release(env: &Env) -> impl Fn(KeyBytes, Stamped<Val>) + '_ {
@@ -203,6 +213,7 @@ impl JsLruCache {
       options::object(&env, &options, "new LruCache(options)", true)?.expect("required");
     let capacity: Unknown = options.get_named_property("capacity")?;
     let ttl: Option<Unknown> = Some(options.get_named_property("ttl")?);
+    let clock = parse_clock(&env, &options)?;
     let cap = options::number_value(&env, &capacity, "capacity", errors::INVALID_CAPACITY)?;
     let capacity = if cap == f64::INFINITY {
       Capacity::Unbounded
@@ -215,15 +226,16 @@ impl JsLruCache {
         &format!("capacity must be a positive integer up to {MAX_CAPACITY} or Infinity, got {cap}"),
       ));
     };
-    let ttl = parse_ttl(&env, &ttl)?.unwrap_or(f64::INFINITY);
+    let ttl = parse_ttl(&env, &ttl)?.unwrap_or(Ttl::NEVER);
     let inner = TimedLru::try_new(capacity, memory::table_limit())
-      .map_err(|e| table_error(&env, "new LruCache", e))?;
+      .map_err(|e| table_error(&env, "new LruCache", e))?
+      .with_clock(clock)
+      .with_default_ttl(ttl);
     let shared = Rc::new(LruShared {
       state: RefCell::new(LruState {
         inner,
         scratch: KeyScratch::default(),
         batch: KeyBatch::default(),
-        ttl,
       }),
     });
     raw::bind_methods(&env, this.raw(), &shared, HOT_METHODS)?;
@@ -264,7 +276,7 @@ impl JsLruCache {
   /// `{ key, value, timestamp }`, or `undefined` when empty. O(1).
   #[napi(ts_return_type = "LruEntry | undefined")]
   pub fn pop_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-    let popped = self.state(env)?.inner.pop_lru(now_ms, release(env));
+    let popped = self.state(env)?.inner.pop_lru(release(env));
     match popped {
       Some((k, entry)) => take_entry_object(env, k, entry)?.into_unknown(env),
       None => ().into_unknown(env),
@@ -276,7 +288,7 @@ impl JsLruCache {
   #[napi(ts_return_type = "LruEntry | undefined")]
   pub fn peek_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     let mut state = self.state(env)?;
-    match state.inner.peek_lru(now_ms, release(env)) {
+    match state.inner.peek_lru(release(env)) {
       Some((k, entry)) => entry_object(env, k, entry)?.into_unknown(env),
       None => ().into_unknown(env),
     }
@@ -285,7 +297,45 @@ impl JsLruCache {
   /// Reclaims every expired entry now; returns how many were removed. O(size).
   #[napi]
   pub fn purge_stale(&self, env: &Env) -> Result<u32> {
-    Ok(self.state(env)?.inner.purge_stale(now_ms, release(env)) as u32)
+    Ok(self.state(env)?.inner.purge_stale(release(env)) as u32)
+  }
+
+  /// The time on the cache's clock, in ms: `Date.now()`, or for
+  /// `clock: 'manual'` the time `advanceTime` has moved it to (from 0).
+  #[napi]
+  pub fn now(&self, env: &Env) -> Result<f64> {
+    Ok(self.state(env)?.inner.now())
+  }
+
+  /// Moves a `clock: 'manual'` cache's clock forward by `ms` (from 0 to
+  /// 2^53; fractions are kept) and returns the new time. Entries whose
+  /// deadline it reaches expire. Throws a `TypeError` (code
+  /// `ERR_LRUKIT_INVALID_ARGUMENT`) on a cache with the system clock, a
+  /// `RangeError` (same code) for a negative or NaN step or one past 2^53 ms.
+  #[napi(ts_args_type = "ms: number")]
+  pub fn advance_time(&self, env: &Env, ms: Unknown) -> Result<f64> {
+    let ms = options::number_value(env, &ms, "ms", errors::INVALID_ARGUMENT)?;
+    self
+      .state(env)?
+      .inner
+      .advance_time(ms)
+      .map_err(|e| match e {
+        ClockError::NotManual => errors::type_error(
+          env,
+          errors::INVALID_ARGUMENT,
+          "advanceTime needs a cache made with clock: 'manual'",
+        ),
+        ClockError::OutOfRange => errors::range_error(
+          env,
+          errors::INVALID_ARGUMENT,
+          "ms must be a number from 0 to 2^53",
+        ),
+        ClockError::PastMax => errors::range_error(
+          env,
+          errors::INVALID_ARGUMENT,
+          "advanceTime would move the clock past 2^53 ms",
+        ),
+      })
   }
 
   /// Live keys, most to least recently used (a snapshot).
@@ -312,20 +362,16 @@ impl JsLruCache {
   }
 }
 
+/// Reads a timestamp; the crate's [`check_timestamp`] decides which are valid.
 fn parse_timestamp(env: &Env, v: &Option<Unknown>) -> Result<Option<f64>> {
   let Some(v) = v else { return Ok(None) };
   if v.get_type()? == ValueType::Undefined {
     return Ok(None);
   }
   let t = options::number_value(env, v, "timestamp", errors::INVALID_TIMESTAMP)?;
-  if !t.is_finite() {
-    return Err(errors::range_error(
-      env,
-      errors::INVALID_TIMESTAMP,
-      "timestamp must be a finite number",
-    ));
-  }
-  Ok(Some(t))
+  check_timestamp(t)
+    .map(Some)
+    .map_err(|e| errors::range_error(env, errors::INVALID_TIMESTAMP, &e.to_string()))
 }
 
 fn undefined(env: &Env) -> Result<sys::napi_value> {
@@ -338,23 +384,15 @@ impl LruState {
     env: &Env,
     key: &Unknown,
     value: &Unknown,
-    timestamp: Option<f64>,
-    ttl: Option<f64>,
+    options: SetOptions,
   ) -> Result<()> {
     let k = key::try_to_stored(env, self.scratch.encode(env, key)?)?;
     let v = Val::from_js(env, value)?;
-    let ttl = ttl.unwrap_or(self.ttl);
-    let now = if timestamp.is_none() || ttl != f64::INFINITY {
-      now_ms()
-    } else {
-      0.0
-    };
-    let expires_at = if ttl == f64::INFINITY { ttl } else { now + ttl };
     // A full unbounded cache that cannot grow stores nothing (the pair goes
     // to `release`) and loses nothing.
     self
       .inner
-      .try_insert(k, v, timestamp.unwrap_or(now), expires_at, release(env))
+      .try_insert(k, v, options, release(env))
       .map_err(|e| table_error(env, "LruCache: growing the unbounded cache", e))
   }
 }
@@ -391,7 +429,7 @@ fn get(
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
-  match state.inner.get(k, now_ms, release(env)) {
+  match state.inner.get(k, release(env)) {
     Some(entry) => Ok(entry.value.to_js(env)?.raw()),
     None => undefined(env),
   }
@@ -407,7 +445,7 @@ fn peek(
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
-  match state.inner.peek(k, now_ms) {
+  match state.inner.peek(k) {
     Some(entry) => Ok(entry.value.to_js(env)?.raw()),
     None => undefined(env),
   }
@@ -423,7 +461,7 @@ fn has(
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
-  Ok(state.inner.contains(k, now_ms).into_unknown(env)?.raw())
+  Ok(state.inner.contains(k).into_unknown(env)?.raw())
 }
 
 /// `delete(key)`: true when a live entry was removed.
@@ -436,7 +474,7 @@ fn delete(
   let mut state = this.state(env)?;
   let state = &mut *state;
   let k = state.scratch.encode(env, &args[0])?;
-  let removed = match state.inner.remove(k, now_ms, release(env)) {
+  let removed = match state.inner.remove(k, release(env)) {
     Some((_, entry)) => {
       entry.value.release(env);
       true
@@ -453,15 +491,18 @@ fn set(
   this_js: sys::napi_value,
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
-  let (timestamp, ttl) = match args[2].get_type()? {
-    ValueType::Undefined | ValueType::Null => (None, None),
+  let options = match args[2].get_type()? {
+    ValueType::Undefined | ValueType::Null => SetOptions::default(),
     ValueType::Object => {
       // Read the options before borrowing the state: their getters may run JS.
       // SAFETY: the value was just checked to be an object.
       let o = unsafe { args[2].cast::<Object>()? };
       let timestamp: Option<Unknown> = o.get_named_property("timestamp")?;
       let ttl: Option<Unknown> = o.get_named_property("ttl")?;
-      (parse_timestamp(env, &timestamp)?, parse_ttl(env, &ttl)?)
+      SetOptions {
+        timestamp: parse_timestamp(env, &timestamp)?,
+        ttl: parse_ttl(env, &ttl)?,
+      }
     }
     _ => {
       return Err(errors::type_error(
@@ -471,9 +512,7 @@ fn set(
       ))
     }
   };
-  this
-    .state(env)?
-    .store(env, &args[0], &args[1], timestamp, ttl)?;
+  this.state(env)?.store(env, &args[0], &args[1], options)?;
   Ok(this_js)
 }
 
@@ -501,7 +540,6 @@ fn get_many(
   inner.get_many(
     n as usize,
     |i| batch.get(i),
-    now_ms,
     release(env),
     |i, entry| out.set(i as u32, entry.value.to_js(env)?),
   )?;
@@ -527,7 +565,7 @@ fn set_many(
     let pair = as_array(env, &pair, PAIR)?;
     let key = element(env, &pair, 0)?;
     let value = element(env, &pair, 1)?;
-    state.store(env, &key, &value, None, None)?;
+    state.store(env, &key, &value, SetOptions::default())?;
   }
   Ok(this_js)
 }

@@ -4,9 +4,25 @@ use super::*;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::Cell;
+use core::hash::Hash;
 
 fn keep<K, V>(_: K, _: Stamped<V>) {}
+
+/// Options of a write stamped `timestamp`, with the cache's default TTL.
+fn at(timestamp: f64) -> SetOptions {
+  SetOptions {
+    timestamp: Some(timestamp),
+    ttl: None,
+  }
+}
+
+/// Options of a write with a TTL of `ms`, stamped by the clock.
+fn ttl(ms: f64) -> SetOptions {
+  SetOptions {
+    timestamp: None,
+    ttl: Some(Ttl::from_ms(ms).unwrap()),
+  }
+}
 
 #[test]
 fn rejects_zero_and_huge_capacity() {
@@ -84,15 +100,13 @@ fn try_insert_grows_within_the_limit_then_refuses_and_changes_nothing() {
   let limit = C::table_bytes(200).unwrap();
   let mut c = C::try_new(Capacity::Unbounded, limit).unwrap();
   for i in 0..200u32 {
-    c.try_insert(i, i, i as f64, f64::INFINITY, keep).unwrap();
+    c.try_insert(i, i, at(i as f64), keep).unwrap();
   }
   // 64 -> 128 doubled; 256 would exceed the limit, so it stopped at 200.
   assert_eq!(c.len(), 200);
   assert_eq!(c.lru.cap(), 200);
   let mut refused = Vec::new();
-  let e = c.try_insert(1000, 7, 0.0, f64::INFINITY, |k, v| {
-    refused.push((k, v.value))
-  });
+  let e = c.try_insert(1000, 7, at(0.0), |k, v| refused.push((k, v.value)));
   assert_eq!(refused, [(1000, 7)], "the refused pair goes to dispose");
   assert_eq!(
     e,
@@ -103,16 +117,16 @@ fn try_insert_grows_within_the_limit_then_refuses_and_changes_nothing() {
     })
   );
   assert_eq!(c.len(), 200, "nothing stored, nothing lost");
-  assert!(!c.contains(&1000, || 0.0));
+  assert!(!c.contains(&1000));
   // Updating a key needs no room.
-  c.try_insert(5, 55, 0.0, f64::INFINITY, keep).unwrap();
-  assert_eq!(c.peek(&5, || 0.0).map(|e| e.value), Some(55));
+  c.try_insert(5, 55, at(0.0), keep).unwrap();
+  assert_eq!(c.peek(&5).map(|e| e.value), Some(55));
   // After a pop there is room again.
-  assert_eq!(c.pop_lru(|| 0.0, keep).map(|(k, _)| k), Some(0));
-  c.try_insert(1000, 0, 0.0, f64::INFINITY, keep).unwrap();
+  assert_eq!(c.pop_lru(keep).map(|(k, _)| k), Some(0));
+  c.try_insert(1000, 0, at(0.0), keep).unwrap();
   assert_eq!(c.len(), 200);
   // `insert` ignores the limit (and allocates like `Vec`).
-  c.insert(2000, 0, 0.0, f64::INFINITY, keep);
+  c.insert(2000, 0, at(0.0), keep);
   assert_eq!((c.len(), c.lru.cap()), (201, 400));
 }
 
@@ -132,21 +146,16 @@ fn table_bytes_is_capacity_times_the_entry_size() {
 fn set_existing_key_updates_in_place() {
   let mut c = TimedLru::new(Capacity::Bounded(3)).unwrap();
   let mut replaced = Vec::new();
-  c.insert("a", 1, 10.0, f64::INFINITY, keep);
-  c.insert("b", 2, 11.0, f64::INFINITY, keep);
-  c.insert("a", 3, 12.0, f64::INFINITY, |k, v| {
-    replaced.push((k, v.value))
-  });
+  c.insert("a", 1, at(10.0), keep);
+  c.insert("b", 2, at(11.0), keep);
+  c.insert("a", 3, at(12.0), |k, v| replaced.push((k, v.value)));
   assert_eq!(c.len(), 2);
   assert_eq!(replaced, [("a", 1)]);
   // "a" is now MRU; popping gives b then the newer a.
-  assert_eq!(
-    c.pop_lru(|| 0.0, keep).map(|(k, v)| (k, v.value)),
-    Some(("b", 2))
-  );
-  let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
+  assert_eq!(c.pop_lru(keep).map(|(k, v)| (k, v.value)), Some(("b", 2)));
+  let (k, v) = c.pop_lru(keep).unwrap();
   assert_eq!((k, v.value, v.timestamp), ("a", 3, 12.0));
-  assert!(c.pop_lru(|| 0.0, keep).is_none());
+  assert!(c.pop_lru(keep).is_none());
 }
 
 #[test]
@@ -154,7 +163,7 @@ fn size_never_exceeds_capacity_and_evicts_lru() {
   let mut c = TimedLru::new(Capacity::Bounded(2)).unwrap();
   let mut evicted = Vec::new();
   for i in 0..5 {
-    c.insert(i, i, 0.0, f64::INFINITY, |k, _| evicted.push(k));
+    c.insert(i, i, at(0.0), |k, _| evicted.push(k));
     assert!(c.len() <= 2);
   }
   assert_eq!(evicted, [0, 1, 2]);
@@ -163,73 +172,141 @@ fn size_never_exceeds_capacity_and_evicts_lru() {
 #[test]
 fn popping_last_entry_leaves_usable_cache() {
   let mut c = TimedLru::new(Capacity::Bounded(1)).unwrap();
-  c.insert(String::from("x"), 1, 5.0, f64::INFINITY, keep);
-  let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
+  c.insert(String::from("x"), 1, at(5.0), keep);
+  let (k, v) = c.pop_lru(keep).unwrap();
   assert_eq!((k.as_str(), v.value, v.timestamp), ("x", 1, 5.0));
   assert!(c.is_empty());
-  assert!(c.peek_lru(|| 0.0, keep).is_none());
-  c.insert(String::from("y"), 2, 6.0, f64::INFINITY, keep);
+  assert!(c.peek_lru(keep).is_none());
+  c.insert(String::from("y"), 2, at(6.0), keep);
   assert_eq!(
-    c.peek_lru(|| 0.0, keep).map(|(k, v)| (k.as_str(), v.value)),
+    c.peek_lru(keep).map(|(k, v)| (k.as_str(), v.value)),
     Some(("y", 2))
   );
 }
 
+/// A bounded cache on a manual clock at 0.
+fn manual<K: Hash + Eq, V>(capacity: usize) -> TimedLru<K, V> {
+  TimedLru::new(Capacity::Bounded(capacity))
+    .unwrap()
+    .with_clock(Clock::Manual(0.0))
+}
+
 #[test]
 fn expired_entries_are_never_returned() {
-  let now = Cell::new(100.0);
-  let clock = || now.get();
-  let mut c = TimedLru::new(Capacity::Bounded(4)).unwrap();
+  let mut c = manual(4);
+  c.set_time(100.0).unwrap();
   let mut disposed = Vec::new();
-  c.insert("short", 1, 0.0, 150.0, keep);
-  c.insert("long", 2, 0.0, 1000.0, keep);
-  c.insert("forever", 3, 0.0, f64::INFINITY, keep);
-  assert!(c.get("short", clock, keep).is_some());
-  now.set(150.0);
-  assert!(c.peek("short", clock).is_none());
-  assert!(!c.contains("short", clock));
-  assert!(c.get("short", clock, |k, _| disposed.push(k)).is_none());
+  c.insert("short", 1, ttl(50.0), keep); // deadline 150
+  c.insert("long", 2, ttl(900.0), keep); // deadline 1000
+  c.insert("forever", 3, SetOptions::default(), keep);
+  assert_eq!(c.peek("short").map(|e| e.expires_at), Some(150.0));
+  c.advance_time(49.0).unwrap();
+  assert!(
+    c.get("short", keep).is_some(),
+    "live just before its deadline"
+  );
+  c.advance_time(1.0).unwrap();
+  assert!(c.peek("short").is_none(), "expired at its deadline");
+  assert!(!c.contains("short"));
+  assert_eq!(c.len(), 3, "peek and contains reclaim nothing");
+  assert!(c.get("short", |k, _| disposed.push(k)).is_none());
   assert_eq!(disposed, ["short"]);
   assert_eq!(c.len(), 2);
-  now.set(5000.0);
-  let live: Vec<_> = c.iter(clock).map(|(k, _)| *k).collect();
+  c.advance_time(4850.0).unwrap();
+  let live: Vec<_> = c.iter().map(|(k, _)| *k).collect();
   assert_eq!(live, ["forever"]);
   // "long" is now the LRU entry and expired: pop skips and disposes it.
   assert_eq!(
-    c.pop_lru(clock, |k, _| disposed.push(k)).map(|(k, _)| k),
+    c.pop_lru(|k, _| disposed.push(k)).map(|(k, _)| k),
     Some("forever")
   );
   assert_eq!(disposed, ["short", "long"]);
   assert!(c.is_empty());
 }
 
-/// Two caches holding `0..entries` (every `expire_every`-th expired at
-/// time 10): `get_many(keys)` on one and repeated `get` on the other must
-/// give the same hits, the same disposals of expired entries and the same
-/// recency order. Returns the batch's hits and its cache.
+#[test]
+fn writes_take_their_timestamp_and_ttl_from_the_cache_unless_given() {
+  let mut c = manual(8).with_default_ttl(Ttl::from_ms(10.0).unwrap());
+  assert_eq!(c.default_ttl(), Ttl::from_ms(10.0).unwrap());
+  c.set_time(5.0).unwrap();
+  c.insert("default", 0, SetOptions::default(), keep);
+  c.insert("stamped", 0, at(-3.5), keep);
+  c.insert("short", 0, ttl(1.0), keep);
+  c.insert("never", 0, ttl(0.0), keep);
+  let stamp = |c: &TimedLru<&str, i32>, k| c.peek(k).map(|e| (e.timestamp, e.expires_at));
+  assert_eq!(stamp(&c, "default"), Some((5.0, 15.0)));
+  assert_eq!(
+    stamp(&c, "stamped"),
+    Some((-3.5, 15.0)),
+    "a given timestamp does not move the deadline"
+  );
+  assert_eq!(stamp(&c, "short"), Some((5.0, 6.0)));
+  assert_eq!(stamp(&c, "never"), Some((5.0, f64::INFINITY)));
+  // Updating in place restamps.
+  c.advance_time(2.0).unwrap();
+  c.insert("short", 1, SetOptions::default(), keep);
+  assert_eq!(stamp(&c, "short"), Some((7.0, 17.0)));
+}
+
+#[test]
+fn the_cache_moves_only_a_manual_clock() {
+  let mut c = manual::<u8, u8>(1);
+  assert_eq!((c.now(), c.clock()), (0.0, &Clock::Manual(0.0)));
+  assert_eq!(c.advance_time(2.5), Ok(2.5));
+  assert_eq!(c.advance_time(-1.0), Err(ClockError::OutOfRange));
+  assert_eq!(c.now(), 2.5);
+  #[cfg(feature = "std")]
+  {
+    let mut s = TimedLru::<u8, u8>::new(Capacity::Bounded(1)).unwrap();
+    assert_eq!(s.clock(), &Clock::System);
+    assert_eq!(s.advance_time(1.0), Err(ClockError::NotManual));
+    assert_eq!(s.set_time(1.0), Err(ClockError::NotManual));
+    // Without a TTL, a system-clock cache stamps writes with the wall time.
+    let before = Clock::System.now();
+    s.insert(1, 1, SetOptions::default(), keep);
+    let t = s.peek(&1).unwrap().timestamp;
+    assert!(before <= t && t <= Clock::System.now());
+  }
+}
+
+#[test]
+fn a_clock_set_back_revives_entries_not_yet_reclaimed() {
+  let mut c = manual(2);
+  c.insert(1, 1, ttl(10.0), keep);
+  c.set_time(10.0).unwrap();
+  assert!(!c.contains(&1));
+  c.set_time(9.0).unwrap();
+  assert!(c.contains(&1));
+}
+
+/// Two caches holding `0..entries` (every `expire_every`-th expiring at
+/// time 5, read at time 10): `get_many(keys)` on one and repeated `get` on
+/// the other must give the same hits, the same disposals of expired entries
+/// and the same recency order. Returns the batch's hits and its cache.
 fn get_many_matches_get(
   capacity: usize,
   entries: u32,
   expire_every: u32,
   keys: &[u32],
 ) -> (Vec<(usize, u32)>, TimedLru<u32, u32>) {
-  let mut a = TimedLru::new(Capacity::Bounded(capacity)).unwrap();
-  let mut b = TimedLru::new(Capacity::Bounded(capacity)).unwrap();
+  let mut a = manual(capacity);
+  let mut b = manual(capacity);
   for i in 0..entries {
-    let expires = if i % expire_every == 0 {
-      5.0
+    let options = if i % expire_every == 0 {
+      ttl(5.0)
     } else {
-      f64::INFINITY
+      SetOptions::default()
     };
-    a.insert(i, i * 10, 0.0, expires, keep);
-    b.insert(i, i * 10, 0.0, expires, keep);
+    a.insert(i, i * 10, options, keep);
+    b.insert(i, i * 10, options, keep);
   }
+  a.set_time(10.0).unwrap();
+  b.set_time(10.0).unwrap();
   let mut batch = Vec::new();
   let (mut da, mut db) = (0, 0);
   a.get_many(
     keys.len(),
     |i| &keys[i],
-    || 10.0,
     |_, _| da += 1,
     |i, e| {
       batch.push((i, e.value));
@@ -240,12 +317,13 @@ fn get_many_matches_get(
   let single: Vec<(usize, u32)> = keys
     .iter()
     .enumerate()
-    .filter_map(|(i, k)| b.get(k, || 10.0, |_, _| db += 1).map(|e| (i, e.value)))
+    .filter_map(|(i, k)| b.get(k, |_, _| db += 1).map(|e| (i, e.value)))
     .collect();
   assert_eq!(batch, single);
+  assert!(da > 0, "some expired entries were read");
   assert_eq!(da, db, "the same expired entries disposed");
-  let order_a: Vec<u32> = a.iter(|| 10.0).map(|(k, _)| *k).collect();
-  let order_b: Vec<u32> = b.iter(|| 10.0).map(|(k, _)| *k).collect();
+  let order_a: Vec<u32> = a.iter().map(|(k, _)| *k).collect();
+  let order_b: Vec<u32> = b.iter().map(|(k, _)| *k).collect();
   assert_eq!(order_a, order_b, "promotions happen in the same order");
   (batch, a)
 }
@@ -259,7 +337,6 @@ fn get_many_equals_repeated_get() {
   let r = a.get_many(
     keys.len(),
     |i| &keys[i],
-    || 10.0,
     keep,
     |_, _| {
       seen += 1;
@@ -291,23 +368,32 @@ fn get_many_across_the_hash_ring_equals_repeated_get() {
 
 #[test]
 fn remove_of_expired_entry_reports_missing() {
-  let mut c = TimedLru::new(Capacity::Bounded(2)).unwrap();
-  c.insert(1, 1, 0.0, 10.0, keep);
+  let mut c = manual(2);
+  c.insert(1, 1, ttl(10.0), keep);
+  c.insert(2, 2, ttl(10.0), keep);
+  c.advance_time(9.0).unwrap();
   let mut disposed = 0;
-  assert!(c.remove(&1, || 20.0, |_, _| disposed += 1).is_none());
+  assert_eq!(c.remove(&2, |_, _| disposed += 1).map(|(k, _)| k), Some(2));
+  c.advance_time(1.0).unwrap();
+  assert!(c.remove(&1, |_, _| disposed += 1).is_none());
   assert_eq!((disposed, c.len()), (1, 0));
 }
 
 #[test]
 fn peek_lru_reclaims_expired_tail() {
-  let mut c = TimedLru::new(Capacity::Bounded(3)).unwrap();
-  c.insert(1, 1, 0.0, 10.0, keep);
-  c.insert(2, 2, 0.0, 10.0, keep);
-  c.insert(3, 3, 0.0, f64::INFINITY, keep);
+  let mut c = manual(3);
+  c.insert(1, 1, ttl(10.0), keep);
+  c.insert(2, 2, ttl(10.0), keep);
+  c.insert(3, 3, SetOptions::default(), keep);
   let mut disposed = Vec::new();
+  c.set_time(9.0).unwrap();
   assert_eq!(
-    c.peek_lru(|| 10.0, |k, _| disposed.push(k))
-      .map(|(k, _)| *k),
+    c.peek_lru(|k, _| disposed.push(k)).map(|(k, _)| *k),
+    Some(1)
+  );
+  c.set_time(10.0).unwrap();
+  assert_eq!(
+    c.peek_lru(|k, _| disposed.push(k)).map(|(k, _)| *k),
     Some(3)
   );
   assert_eq!(disposed, [1, 2]);
@@ -315,18 +401,24 @@ fn peek_lru_reclaims_expired_tail() {
 
 #[test]
 fn purge_stale_removes_only_expired() {
-  let mut c = TimedLru::new(Capacity::Bounded(8)).unwrap();
+  let mut c = manual(8);
   for i in 0..8 {
     c.insert(
       i,
       i,
-      0.0,
-      if i % 2 == 0 { 5.0 } else { f64::INFINITY },
+      if i % 2 == 0 {
+        ttl(5.0)
+      } else {
+        SetOptions::default()
+      },
       keep,
     );
   }
   let mut n = 0;
-  assert_eq!(c.purge_stale(|| 6.0, |_, _| n += 1), 4);
+  c.set_time(4.0).unwrap();
+  assert_eq!(c.purge_stale(|_, _| n += 1), 0);
+  c.set_time(5.0).unwrap();
+  assert_eq!(c.purge_stale(|_, _| n += 1), 4);
   assert_eq!((n, c.len()), (4, 4));
 }
 
@@ -334,11 +426,11 @@ fn purge_stale_removes_only_expired() {
 fn unbounded_grows_and_keeps_order() {
   let mut c = TimedLru::new(Capacity::Unbounded).unwrap();
   for i in 0..1000u32 {
-    c.insert(i, i, i as f64, f64::INFINITY, keep);
+    c.insert(i, i, at(i as f64), keep);
   }
   assert_eq!(c.len(), 1000);
   for i in 0..1000u32 {
-    let (k, v) = c.pop_lru(|| 0.0, keep).unwrap();
+    let (k, v) = c.pop_lru(keep).unwrap();
     assert_eq!((k, v.timestamp), (i, i as f64));
   }
 }
@@ -350,9 +442,7 @@ fn disposal_accounts_for_every_value() {
     let mut c = TimedLru::new(Capacity::Bounded(4)).unwrap();
     let mut disposed = 0;
     for i in 0..10 {
-      c.insert(i % 6, Rc::clone(&token), 0.0, f64::INFINITY, |_, _| {
-        disposed += 1
-      });
+      c.insert(i % 6, Rc::clone(&token), at(0.0), |_, _| disposed += 1);
     }
     assert_eq!(Rc::strong_count(&token), 1 + c.len());
     c.clear(|_, _| disposed += 1);
