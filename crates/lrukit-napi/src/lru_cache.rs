@@ -406,11 +406,20 @@ impl JsLruCache {
   ) -> Result<Unknown<'env>> {
     let arr = {
       let state = self.state(env)?;
-      let mut arr = env.create_array(state.inner.len() as u32)?;
-      for (i, (k, e)) in state.inner.iter(now_ms).enumerate() {
-        arr.set(i as u32, f(env, k, e)?)?;
+      let len = state.inner.len() as u32;
+      let mut arr = env.create_array(len)?;
+      let mut live = 0;
+      for (k, e) in state.inner.iter() {
+        arr.set(live, f(env, k, e)?)?;
+        live += 1;
       }
-      arr.coerce_to_object()?
+      let mut arr = arr.coerce_to_object()?;
+      // Expired entries not yet reclaimed are counted in `len` but skipped:
+      // drop the holes they would leave at the end.
+      if live < len {
+        arr.set_named_property("length", live)?;
+      }
+      arr
     };
     raw::array_iterator(arr)
   }
