@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 
 import { LruCache, SharedMap, FlowTable } from 'lrukit'
 
-import { test, fullGc, sleep, isBun } from './test.framework.mjs'
+import { test, testUnless, fullGc, noFullGc, sleep, isBun } from './test.framework.mjs'
 
 const require = createRequire(import.meta.url)
 
@@ -51,7 +51,7 @@ test('get promotes, peek and has do not', (t) => {
   t.deepEqual(keysOf(c), ['d', 'c'])
 })
 
-test('mrumap defect 1: set on an existing key updates in place', (t) => {
+test('set on an existing key updates it in place', (t) => {
   const c = new LruCache({ capacity: 4 })
   c.set('a', 'old', { timestamp: 1 })
   c.set('b', 'bee', { timestamp: 2 })
@@ -64,7 +64,7 @@ test('mrumap defect 1: set on an existing key updates in place', (t) => {
   t.is(c.get('a'), undefined)
 })
 
-test('mrumap defect 2: size never exceeds capacity', (t) => {
+test('size never exceeds capacity', (t) => {
   for (const capacity of [1, 2, 7, 64]) {
     const c = new LruCache({ capacity })
     for (let i = 0; i < capacity * 5; i++) {
@@ -75,7 +75,7 @@ test('mrumap defect 2: size never exceeds capacity', (t) => {
   }
 })
 
-test('mrumap defect 3: popping the last entry leaves a valid empty cache', (t) => {
+test('popping the last entry leaves a valid empty cache', (t) => {
   const c = new LruCache({ capacity: 2 })
   c.set('only', 1, { timestamp: 10 })
   t.deepEqual(c.popLru(), { key: 'only', value: 1, timestamp: 10 })
@@ -89,7 +89,7 @@ test('mrumap defect 3: popping the last entry leaves a valid empty cache', (t) =
   t.is(c.size, 2)
 })
 
-test('mrumap defect 4: popLru returns key, value and insert timestamp', (t) => {
+test('popLru returns key, value and insert timestamp (Date.now() unless given)', (t) => {
   const c = new LruCache({ capacity: Infinity })
   const before = Date.now()
   c.set(42, { flow: 1 })
@@ -208,35 +208,155 @@ test('bad input: clear errors with stable codes, nothing lost', (t) => {
   t.is(c.has('k'), false, 'a rejected set stores nothing')
 })
 
-test('ttl: expired entries are never returned and count as missing', async (t) => {
-  const c = new LruCache({ capacity: 10, ttl: 25 })
-  c.set('short', 1)
+test('ttl: an entry is live until the clock reaches its deadline, then missing everywhere', (t) => {
+  const c = new LruCache({ capacity: 10, ttl: 25, clock: 'manual' })
+  c.set('short', 1) // deadline 0 + 25 (the default ttl)
   c.set('forever', 2, { ttl: 0 })
   c.set('long', 3, { ttl: 60_000 })
   c.set('peeked', 4)
-  t.is(c.get('short'), 1)
-  await sleep(60)
-  t.is(c.peek('peeked'), undefined)
+  t.is(c.advanceTime(24), 24)
+  t.is(c.get('short'), 1, 'live 1 ms before the deadline')
+  t.is(c.peek('peeked'), 4)
+  t.true(c.has('peeked'))
+  t.is(c.advanceTime(1), 25)
+  t.is(c.peek('peeked'), undefined, 'expired at the deadline')
   t.false(c.has('peeked'))
   t.is(c.get('short'), undefined)
+  t.is(c.size, 3, 'get reclaimed the expired entry it touched; peek and has did not')
   t.false(c.delete('peeked'), 'deleting an expired entry reports missing')
+  t.is(c.size, 2)
   t.is(c.get('forever'), 2)
   t.is(c.get('long'), 3)
-  t.deepEqual(keysOf(c).sort(), ['forever', 'long'])
-  t.deepEqual(c.popLru().key, 'forever', 'popLru skips expired entries')
+  t.deepEqual(keysOf(c), ['long', 'forever'])
+  t.deepEqual(c.getMany(['short', 'long', 'forever']), [undefined, 3, 2])
+  c.advanceTime(59_974)
+  t.is(c.peek('long'), 3, 'a per-set ttl overrides the default: live at 59,999')
+  c.advanceTime(1)
+  t.is(c.peek('long'), undefined, 'expired at 60,000')
+  c.advanceTime(1)
+  t.is(c.peek('long'), undefined, 'and after')
+  t.is(c.size, 2, 'the expired entry is still counted...')
+  t.deepEqual([...c.entries()], [['forever', 2]], '...but iteration skips it, leaving no hole')
+  t.deepEqual(keysOf(c), ['forever'])
+  t.deepEqual([...c.values()], [2])
+  t.deepEqual(entriesOf(c), [['forever', 2]])
+  t.is(c.popLru().key, 'forever', 'popLru skips (and reclaims) the expired entry at the LRU end')
+  t.is(c.size, 0)
+  t.is(c.advanceTime(2 ** 40), 2 ** 40 + 60_001)
+  c.set('x', 0)
+  t.is(c.advanceTime(24.5), 2 ** 40 + 60_025.5)
+  t.true(c.has('x'), 'half a ms before its deadline')
+  c.advanceTime(0.5)
+  t.false(c.has('x'), 'fractions of a ms count')
 })
 
-test('ttl: purgeStale reclaims, popLru and peekLru skip expired', async (t) => {
-  const c = new LruCache({ capacity: 10 })
+test('ttl: setting a key again restarts its ttl; a given timestamp does not move the deadline', (t) => {
+  const c = new LruCache({ capacity: 4, clock: 'manual' })
+  c.set('k', 1, { ttl: 10 })
+  c.advanceTime(8)
+  c.set('k', 2, { ttl: 10 }) // deadline 18
+  c.advanceTime(9)
+  t.is(c.get('k'), 2, 'the old deadline (10) no longer applies')
+  c.advanceTime(1)
+  t.is(c.get('k'), undefined)
+  c.set('old', 'o', { ttl: 5, timestamp: -1e9 }).set('new', 'n', { ttl: 5, timestamp: 1e12 })
+  c.advanceTime(4)
+  t.deepEqual(c.getMany(['old', 'new']), ['o', 'n'], 'both live: the deadline runs on the clock')
+  c.advanceTime(1)
+  t.deepEqual(c.getMany(['old', 'new']), [undefined, undefined])
+})
+
+test('ttl: purgeStale reclaims, popLru and peekLru skip expired', (t) => {
+  const c = new LruCache({ capacity: 10, clock: 'manual' })
   c.set('old1', 1, { ttl: 10 }).set('old2', 2, { ttl: 10 }).set('live', 3)
-  await sleep(40)
+  c.advanceTime(9)
+  t.deepEqual(c.peekLru(), { key: 'old1', value: 1, timestamp: 0 }, 'live just before the deadline')
+  t.is(c.purgeStale(), 0)
+  c.advanceTime(1)
   t.is(c.size, 3, 'size counts expired entries until they are reclaimed')
-  t.is(c.peekLru().key, 'live')
-  t.is(c.size, 1)
-  c.set('old3', 4, { ttl: 10 })
-  await sleep(40)
+  t.deepEqual(c.peekLru(), { key: 'live', value: 3, timestamp: 0 })
+  t.is(c.size, 1, 'peekLru reclaimed the two expired entries at the LRU end')
+  c.set('old3', 4, { ttl: 10 }) // at 10: deadline 20
+  c.advanceTime(9.5)
+  t.is(c.purgeStale(), 0)
+  t.is(c.size, 2)
+  c.advanceTime(0.5)
   t.is(c.purgeStale(), 1)
   t.is(c.size, 1)
+  c.advanceTime(1)
+  t.is(c.purgeStale(), 0, 'after the deadline there is nothing left to purge')
+})
+
+test("clock: 'manual' starts at 0, moves only through advanceTime and stamps entries", (t) => {
+  const c = new LruCache({ capacity: 8, clock: 'manual' })
+  t.is(c.now(), 0)
+  c.set('a', 1)
+  t.is(c.now(), 0, 'set does not move the clock')
+  t.is(c.advanceTime(1.5), 1.5, 'advanceTime returns the new time; fractions are kept')
+  t.is(c.now(), 1.5)
+  t.is(c.advanceTime(0), 1.5)
+  c.set('b', 2)
+  c.set('c', 3, { timestamp: 99 })
+  c.advanceTime(2)
+  c.setMany([['d', 4]])
+  t.deepEqual(c.popLru(), { key: 'a', value: 1, timestamp: 0 })
+  t.deepEqual(c.popLru(), { key: 'b', value: 2, timestamp: 1.5 })
+  t.deepEqual(c.popLru(), { key: 'c', value: 3, timestamp: 99 })
+  t.deepEqual(c.popLru(), { key: 'd', value: 4, timestamp: 3.5 }, 'setMany stamps with the clock too')
+  const other = new LruCache({ capacity: 2, clock: 'manual' })
+  t.is(other.now(), 0, 'each cache has its own clock')
+})
+
+test('clock: the default is the wall clock, which advanceTime cannot move', (t) => {
+  for (const clock of [undefined, null, 'system']) {
+    const c = new LruCache({ capacity: 2, clock })
+    const before = Date.now()
+    const now = c.now()
+    t.true(before <= now && now <= Date.now(), `${clock}: now() reads Date.now()`)
+    t.throws(() => c.advanceTime(1), {
+      instanceOf: TypeError,
+      code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+      message: /advanceTime needs a cache made with clock: 'manual'/,
+    })
+  }
+})
+
+test('clock: bad values are coded errors and change nothing', (t) => {
+  t.throws(() => new LruCache({ capacity: 2, clock: 'monotonic' }), {
+    instanceOf: RangeError,
+    code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+    message: /clock must be 'system' or 'manual', got 'monotonic'/,
+  })
+  for (const clock of ['', 'Manual']) {
+    t.throws(() => new LruCache({ capacity: 2, clock }), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  }
+  for (const clock of [1, true, {}, Symbol('clock'), () => 'manual']) {
+    t.throws(() => new LruCache({ capacity: 2, clock }), {
+      instanceOf: TypeError,
+      code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+      message: /clock must be a string/,
+    })
+  }
+  const c = new LruCache({ capacity: 2, clock: 'manual' })
+  c.advanceTime(5)
+  for (const ms of [-1, -0.5, NaN, Infinity, -Infinity, 2 ** 53 + 2]) {
+    t.throws(() => c.advanceTime(ms), {
+      instanceOf: RangeError,
+      code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+      message: /ms must be a number from 0 to 2\^53/,
+    })
+  }
+  for (const ms of ['1', undefined, null, 1n, {}]) {
+    t.throws(() => c.advanceTime(ms), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+  }
+  t.throws(() => c.advanceTime(2 ** 53 - 4), {
+    instanceOf: RangeError,
+    code: 'ERR_LRUKIT_INVALID_ARGUMENT',
+    message: /past 2\^53/,
+  })
+  t.is(c.now(), 5, 'refused steps did not move the clock')
+  t.is(c.advanceTime(2 ** 53 - 5), 2 ** 53, 'up to 2^53 exactly')
+  t.throws(() => c.advanceTime(1), { instanceOf: RangeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
 })
 
 test('iteration is MRU to LRU: keys, values, entries, Symbol.iterator', (t) => {
@@ -279,8 +399,7 @@ test('capacity Infinity: unbounded, pruned only by popLru', (t) => {
   t.is(c.size, 4999)
 })
 
-test('values are released when removed, evicted, replaced or cleared', async (t) => {
-  if (!fullGc()) return t.pass()
+testUnless(noFullGc, 'values are released when removed, evicted, replaced or cleared', async (t) => {
   const c = new LruCache({ capacity: 2 })
   const refs = []
   const put = (key) => {
@@ -307,7 +426,7 @@ test('values are released when removed, evicted, replaced or cleared', async (t)
   )
 })
 
-test('kept values stay alive across GC', async (t) => {
+testUnless(noFullGc, 'kept values stay alive across GC', async (t) => {
   const c = new LruCache({ capacity: 4 })
   c.set('x', { deep: { v: 7 } })
   fullGc()
@@ -369,8 +488,7 @@ test('hot methods work detached from the instance', (t) => {
   t.true(c instanceof LruCache)
 })
 
-test('a garbage-collected cache releases the values it held', async (t) => {
-  if (!fullGc()) return t.pass()
+testUnless(noFullGc, 'a garbage-collected cache releases the values it held', async (t) => {
   const refs = []
   ;(() => {
     const c = new LruCache({ capacity: 8 })

@@ -46,6 +46,7 @@ if (isBun) {
   })
   test = (name, fn) => bun.test(name, () => fn(makeT()))
   test.serial = test
+  test.skip = (name, fn) => bun.test.skip(name, () => fn(makeT()))
 } else {
   test = (await import('ava')).default
 }
@@ -63,6 +64,21 @@ export function fullGc() {
     return true
   }
   return false
+}
+
+/** Why `fullGc()` cannot collect here, or `undefined` when it can. */
+export const noFullGc =
+  globalThis.Bun || typeof globalThis.gc === 'function'
+    ? undefined
+    : 'needs a forced full GC: run node with --expose-gc (ava passes it, see package.json), or Bun'
+
+/**
+ * Registers test `name`, or, when `skipReason` is a string, registers it as skipped with the
+ * reason in its title: ava lists it as `- name (skipped: reason)` and bun as `(skip) ...`, so a
+ * check that cannot run here shows up as skipped instead of as a pass.
+ */
+export function testUnless(skipReason, name, fn) {
+  return skipReason === undefined ? test(name, fn) : test.skip(`${name} (skipped: ${skipReason})`, fn)
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
