@@ -263,7 +263,7 @@ fn heap_with_capacity_too_large_panics() {
 }
 
 // ---------------------------------------------------------------------------
-// Semantics (promotion, eviction order, the four mrumap defects)
+// Semantics (promotion, eviction order, update in place, bounds, popping)
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -305,7 +305,8 @@ fn eviction_order_is_lru() {
   assert_eq!(mru_keys(&m), [6, 5, 4]);
 }
 
-/// mrumap defect 1: `put` of an existing key duplicated the node.
+/// Inserting an existing key updates its entry in place: no duplicate, the
+/// old value is returned and the entry becomes most recently used.
 #[test]
 fn replace_in_place_no_duplicate() {
   let mut m = ArrayLru::<u32, u32, 4, u8>::new();
@@ -322,7 +323,7 @@ fn replace_in_place_no_duplicate() {
   assert_eq!(m.pop_lru(), None);
 }
 
-/// mrumap defect 2: the map held capacity + 1 entries.
+/// `len` never exceeds `cap`: a full map evicts before it stores.
 #[test]
 fn len_never_exceeds_cap() {
   let mut m = ArrayLru::<u32, u32, 5, u8>::new();
@@ -334,7 +335,7 @@ fn len_never_exceeds_cap() {
   assert_eq!(mru_keys(&m), [99, 98, 97, 96, 95]);
 }
 
-/// mrumap defect 3: popping the last entry left a stale head.
+/// Popping the last entry leaves a valid empty map that works as before.
 #[test]
 fn pop_last_then_reuse() {
   let mut m = ArrayLru::<u32, u32, 2, u8>::new();
@@ -353,7 +354,7 @@ fn pop_last_then_reuse() {
   m.check_invariants();
 }
 
-/// mrumap defect 4: `pop_lru` did not return the key.
+/// `pop_lru` returns the key together with the value.
 #[test]
 fn pop_lru_returns_key() {
   let mut m = ArrayLru::<&str, u32, 2, u8>::new();
