@@ -141,3 +141,31 @@ export const keyvUsed: unknown[] = []
   // @ts-expect-error ttl is a number of ms
   void lruDefault.set('k', 'v', '5s')
 }
+
+// lrukit/keyv with Redis: cross-host invalidation on a KeyvSharedMap, under cacheable and cache-manager.
+import type { KeyvSharedMapInvalidateEvent, KeyvSharedMapInvalidationOptions, KeyvSharedMapInvalidationState } from 'lrukit/keyv'
+import KeyvRedis from '@keyv/redis'
+import { Cacheable } from 'cacheable'
+import { createCache } from 'cache-manager'
+export const redisTierUsed: unknown[] = []
+{
+  const invalidation: KeyvSharedMapInvalidationOptions = { url: 'redis://127.0.0.1:6379', channel: 'app:inv', tombstoneMs: 500, clearOnReconnect: false }
+  const l1 = new KeyvSharedMap('app-l1', { memorySize: 2 ** 26, ttl: 60_000, invalidation })
+  const onHandle = new KeyvSharedMap(SharedMap.openOrCreate('app-l1', { memorySize: 2 ** 26 }), { invalidation: { url: 'redis://127.0.0.1:6379' } })
+  const state: KeyvSharedMapInvalidationState | null = l1.invalidation
+  const refused: number | undefined = state?.stats.refused
+  const ready: Promise<boolean> = l1.ready()
+  l1.on('invalidate', (event: KeyvSharedMapInvalidateEvent) => void event.keys.length)
+  l1.on('error', (error) => void error.code)
+  const cache = new Cacheable({ primary: new Keyv({ store: l1 }), secondary: new KeyvRedis('redis://127.0.0.1:6379') })
+  const manager = createCache({ stores: [new Keyv({ store: onHandle }), new Keyv({ store: new KeyvRedis('redis://127.0.0.1:6379') })] })
+  const read: Promise<string | undefined> = cache.get<string>('k')
+  const wrapped: Promise<number> = manager.wrap('n', async () => 42, 60_000)
+  redisTierUsed.push(state, refused, ready, read, wrapped)
+  // @ts-expect-error invalidation needs a url
+  new KeyvSharedMap('app-l1', { invalidation: { channel: 'x' } })
+  // @ts-expect-error an open map takes only { invalidation }
+  new KeyvSharedMap(SharedMap.openOrCreate('app-l1', { memorySize: 2 ** 26 }), { memorySize: 1 })
+  // @ts-expect-error tombstoneMs is a number of ms
+  new KeyvSharedMap('app-l1', { invalidation: { url: 'redis://h', tombstoneMs: '1s' } })
+}

@@ -58,17 +58,89 @@ declare abstract class KeyvLrukitStore extends EventEmitter {
 }
 
 /**
+ * Cross-host invalidation over Redis pub/sub (`KeyvSharedMap`'s `invalidation` option). Needs the
+ * optional peer dependency `@redis/client` (without it the constructor throws an `Error` with code
+ * `ERR_LRUKIT_MISSING_PEER`); an invalid option throws `ERR_LRUKIT_INVALID_ARGUMENT`.
+ */
+export interface KeyvSharedMapInvalidationOptions {
+  /** The Redis server, e.g. `redis://10.0.0.5:6379` (user, password, db and `rediss://` TLS as `@redis/client` takes them). */
+  url: string
+  /** The pub/sub channel. Default `'lrukit:invalidate'`. */
+  channel?: string | undefined
+  /**
+   * How long (ms) a received invalidation refuses back-fills of its key that may be stale (see the
+   * README's "Outgrowing one machine"). Default 1000; 0 turns tombstones off.
+   */
+  tombstoneMs?: number | undefined
+  /**
+   * Whether the store clears its namespace in the map when its subscriber reconnects (messages
+   * sent meanwhile are lost). Default true.
+   */
+  clearOnReconnect?: boolean | undefined
+}
+
+/** Options of `new KeyvSharedMap(name, options)`: `SharedMap.openOrCreate`'s, plus `invalidation`. */
+export interface KeyvSharedMapOptions extends SharedMapOptions {
+  invalidation?: KeyvSharedMapInvalidationOptions | undefined
+}
+
+/** What `store.invalidation` reports. */
+export interface KeyvSharedMapInvalidationState {
+  channel: string
+  /** The id this host's map carries in its messages (null once the map is closed). */
+  mapId: string | null
+  /** Whether both Redis connections (publisher and subscriber) are up. */
+  connected: boolean
+  stats: {
+    /** Messages published. */
+    published: number
+    /** Keys and clears announced (several share a message). */
+    announced: number
+    /** Messages received, and those of them from this same map (ignored). */
+    received: number
+    ignored: number
+    /** Keys this process dropped from the map on receipt. */
+    dropped: number
+    /** Back-fills a tombstone refused. */
+    refused: number
+    /** Times the subscriber reconnected. */
+    reconnects: number
+  }
+}
+
+/** The `'invalidate'` event: keys and namespaces dropped from this host's map. */
+export interface KeyvSharedMapInvalidateEvent {
+  /** `'message'`: another host's message; `'reconnect'`: the subscriber reconnected (`clearOnReconnect`). */
+  reason: 'message' | 'reconnect'
+  keys: string[]
+  /** Namespaces cleared; `null` stands for every key. */
+  namespaces: Array<string | null>
+}
+
+/**
  * A Keyv store in a SharedMap, shared by every process on the machine.
  * `new KeyvSharedMap(name, options?)` opens or creates the map with `SharedMap.openOrCreate`
  * (defaults: `memorySize` 16 MiB when neither it nor `capacity` is given, `json: true`); the
  * adapter owns that handle: `disconnect()` closes it (and never unlinks the map).
- * `new KeyvSharedMap(map)` uses an open SharedMap, which `disconnect()` leaves open.
+ * `new KeyvSharedMap(map, { invalidation }?)` uses an open SharedMap, which `disconnect()` leaves
+ * open. With `invalidation`, every set, delete and clear publishes its key on Redis and the keys
+ * other hosts publish are dropped from the map; `disconnect()` also closes the Redis connections.
  */
 export declare class KeyvSharedMap extends KeyvLrukitStore {
-  constructor(name: string, options?: SharedMapOptions)
-  constructor(map: SharedMap)
+  constructor(name: string, options?: KeyvSharedMapOptions)
+  constructor(map: SharedMap, options?: { invalidation?: KeyvSharedMapInvalidationOptions | undefined })
   /** The SharedMap handle (`stats()`, `verify()`, ...). */
   readonly map: SharedMap
+  /** The invalidation's channel, map id, connection and counters; null without `invalidation`. */
+  readonly invalidation: KeyvSharedMapInvalidationState | null
+  /**
+   * Resolves true once the store publishes and is subscribed (at once without `invalidation`),
+   * false if it is disconnected first; never rejects (Redis down keeps it pending).
+   */
+  ready(): Promise<boolean>
+  on(event: 'invalidate', listener: (event: KeyvSharedMapInvalidateEvent) => void): this
+  on(event: 'error', listener: (error: Error & { code?: string }) => void): this
+  on(event: string | symbol, listener: (...args: any[]) => void): this
 }
 
 /**
