@@ -384,6 +384,10 @@ test('getMany/setMany behave like repeated get/set', (t) => {
   t.deepEqual(batch, single)
   t.true(batch.includes(undefined), 'misses come back as undefined')
   t.deepEqual(keysOf(a), keysOf(b), 'getMany promotes like get')
+  // misses are elements, not holes: for...in, forEach and Object.keys see every position
+  t.is(Object.keys(batch).length, keys.length, 'every position of the result is an own element')
+  t.deepEqual(Object.keys(a.getMany(['nope', 'k1', 'nope'])), ['0', '1', '2'])
+  t.deepEqual(Object.keys(a.getMany(['nope', 'nope'])), ['0', '1'], 'a batch of misses only')
   t.is(a.setMany([]), a)
   t.deepEqual(a.getMany([]), [])
 })

@@ -546,12 +546,26 @@ fn get_many(
   // else is allocated or looked up.
   key::encode_all(env, &keys, scratch, batch)?;
   let mut out = env.create_array(n)?;
+  // Misses are `undefined` elements, not holes (which `for...in`, `forEach`
+  // and `Object.keys` skip): the hits arrive in order, and each gap before
+  // one, and the tail after the last, is filled.
+  let mut filled = 0u32;
   inner.get_many(
     n as usize,
     |i| batch.get(i),
     release(env),
-    |i, entry| out.set(i as u32, entry.value.to_js(env)?),
+    |i, entry| {
+      let i = i as u32;
+      for miss in filled..i {
+        out.set(miss, ())?;
+      }
+      filled = filled.max(i + 1);
+      out.set(i, entry.value.to_js(env)?)
+    },
   )?;
+  for miss in filled..n {
+    out.set(miss, ())?;
+  }
   Ok(out.raw())
 }
 
