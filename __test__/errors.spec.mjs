@@ -50,6 +50,22 @@ test('the README error table lists every code in the sources, and only those', (
   t.deepEqual(stale, [], 'README error rows that no source throws')
 })
 
+test("the binding's table of crate codes throws each as the README says", (t) => {
+  const table = errorTable()
+  const src = readFileSync(join(root, 'crates/lrukit-napi/src/errors.rs'), 'utf8')
+  const consts = Object.fromEntries([...src.matchAll(/pub const (\w+): &str = "(\w+)";/g)].map((m) => [m[1], m[2]]))
+  const body = src.slice(src.indexOf('pub const CRATE_CODES'), src.indexOf('];', src.indexOf('pub const CRATE_CODES')))
+  const rows = [...body.matchAll(/\((?:"(\w+)"|(\w+)), Kind::(\w+)\)/g)].map((m) => [m[1] ?? consts[m[2]], m[3]])
+  t.true(rows.length > 10, `read ${rows.length} rows of CRATE_CODES`)
+  const ctor = { Type: 'TypeError', Range: 'RangeError', State: 'Error' }
+  for (const [code, kind] of rows) {
+    t.truthy(table.get(code), `${code} has a README row`)
+    t.deepEqual([...(table.get(code)?.as ?? [])], [ctor[kind]], `${code} is thrown as ${ctor[kind]}`)
+  }
+  const eCodes = [...table.keys()].filter((c) => !c.startsWith('ERR_'))
+  t.deepEqual(eCodes.filter((c) => !rows.some(([r]) => r === c)), [], 'every E* code of the README is in CRATE_CODES')
+})
+
 /** The error `fn` throws (fails the test when it does not throw). */
 function caught(t, fn) {
   try {

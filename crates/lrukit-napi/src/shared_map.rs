@@ -64,14 +64,7 @@ impl raw::Bound for MapShared {
 
 /// Converts a crate error into a thrown JavaScript error with its code.
 pub(crate) fn shm_error(env: &Env, e: lrukit_shm_map::Error) -> napi::Error {
-  let msg = e.to_string();
-  match e.code {
-    "EKEYTOOLONG" | "EVALUETOOLONG" | "ERANGE" | "EINVAL" | "ENAME" => {
-      errors::range_error(env, e.code, &msg)
-    }
-    "ETYPE" => errors::type_error(env, e.code, &msg),
-    _ => errors::error(env, e.code, &msg),
-  }
+  errors::crate_error(env, e.code, &e.to_string())
 }
 
 /// [`shm_error`] for errors about a segment: the message names the map.
@@ -91,7 +84,7 @@ pub(crate) fn key_error(
   key: &[u8],
   mut e: lrukit_shm_map::Error,
 ) -> napi::Error {
-  if e.code == "EKEYTOOLONG" {
+  if e.code == errors::KEY_TOO_LONG {
     let max = map.options().max_key_bytes as usize;
     e.message = format!(
       "key of {} bytes, the map allows {}",
@@ -114,7 +107,7 @@ impl MapShared {
     if state.map.is_none() {
       return Err(errors::error(
         env,
-        "ECLOSED",
+        errors::CLOSED,
         "this SharedMap handle was closed",
       ));
     }

@@ -162,7 +162,7 @@ pub(crate) fn value_ref<'b>(
         if !lossless {
           return Err(errors::range_error(
             env,
-            "ERANGE",
+            errors::RANGE,
             "bigint values must fit in a signed 64-bit integer",
           ));
         }
@@ -210,7 +210,7 @@ pub(crate) fn value_to_js<'e>(env: &'e Env, v: ValueRef) -> Result<Unknown<'e>> 
         Ok(v) => Ok(v),
         Err(_) => Err(errors::error(
           env,
-          "ECORRUPT",
+          errors::CORRUPT,
           "a stored JSON value does not parse (damaged memory)",
         )),
       }
