@@ -307,6 +307,7 @@ class KeyvSharedMap extends KeyvLrukitStore {
     const inv = this._inv
     if (options === null) {
       this._store.delete(key)
+      inv?.forget(key)
       inv?.announce(key, null)
       return true
     }
@@ -315,7 +316,8 @@ class KeyvSharedMap extends KeyvLrukitStore {
     // A fill refused by a tombstone: as if stored and dropped at once (keyv/invalidation.js (a)).
     if (fp === null) return true
     const stored = this._store.set(key, value, options)
-    if (stored) inv.announce(key, fp)
+    // '' for a fill: stored, not published.
+    if (stored && fp !== '') inv.announce(key, fp)
     return stored
   }
 
@@ -325,8 +327,12 @@ class KeyvSharedMap extends KeyvLrukitStore {
     if (inv === null) return this._store.delete(key)
     const expired = inv.expiredEnvelope(this._store.peek(key))
     const removed = this._store.delete(key)
-    if (expired) inv.missed(key) // Keyv's own clean-up on a read; the next set is a fill
-    else inv.announce(key, null)
+    if (expired) {
+      inv.missed(key) // Keyv's own clean-up on a read: the next set is a fill
+    } else {
+      inv.forget(key)
+      inv.announce(key, null)
+    }
     return removed
   }
 

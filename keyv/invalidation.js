@@ -9,9 +9,19 @@
 // (default `lrukit:invalidate`). Every other host drops that key from its own map. A message
 // carries keys, never values: `{ v: 1, from, keys: [[key, fingerprint | null], ...],
 // clear: [namespace | null, ...] }`, where `fingerprint` is a 96-bit SHA-1 prefix of the value
-// (Keyv's envelope without its `expires`; `null` for a delete), so that a host that already holds
-// that value keeps it (a back-fill published by one host does not knock out the same value on the
-// others: no ping-pong between hosts reading a key).
+// (Keyv's envelope without its `expires`; `null` for a delete): a host that already holds that
+// value keeps it, and a tombstone (below) knows which value was announced.
+//
+// Writes and fills. A set of a key that this process found missing (get/getMany returned
+// undefined, or Keyv deleted the entry as expired) less than max(1 s, tombstoneMs) before is a
+// fill: the layer above filling its L1 from L2 (cacheable's back-fill, cache-manager's wrap) or
+// from its loader (wrap, getOrSet, cache-aside). A fill changes nothing another host should drop:
+// it is stored but not published. (Publishing fills would make hosts that read the same key knock
+// each other's copy out, and a stale fill announced by one host would overwrite another host's
+// tombstone.) Every other set is a write, and is published. One pattern is taken for a fill
+// although it is a write: a read-modify-write that misses in the L1 and writes right away without
+// a back-fill in between (cache-manager's get does not back-fill); delete the key first (a delete
+// is always published and forgets the miss), or write through a store that did not just miss it.
 //
 // Same host, same map. Two processes of one host share the map, so a message published by host A's
 // process 1 must be ignored by A's process 2 as well (dropping the key would drop 1's own write).
@@ -37,10 +47,8 @@
 //     value B dropped. A set of that key on B during the window is then:
 //       - accepted when its value is the announced one (the L2 write has landed: no extra misses);
 //       - refused when its value is the one B dropped (a stale back-fill);
-//       - otherwise refused when it is a fill — a set of a key that this process found missing
-//         (get/getMany returned undefined, or Keyv deleted it as expired) in the last 30 s: the
-//         layer above is filling L1 from L2 or from its loader, and the value may predate the
-//         write — and accepted when it is not: the host's own writes go through.
+//       - otherwise refused when it is a fill (see above: its value may predate the write), and
+//         accepted when it is a write: the host's own writes go through.
 //     A refused set resolves true (as if stored and dropped at once) and is not published. Clears
 //     leave a namespace tombstone that refuses fills of the namespace's keys the same way. The
 //     window must cover the time from a writer's publish to its L2 write landing (milliseconds
@@ -65,8 +73,8 @@ const { hostname } = require('node:os')
 
 const DEFAULT_CHANNEL = 'lrukit:invalidate'
 const DEFAULT_TOMBSTONE_MS = 1000
-/** How long a miss makes a later set of that key (in the same process) a fill. */
-const FILL_WINDOW_MS = 30_000
+/** A set of a key this process missed less than max(this, tombstoneMs) ago is a fill. */
+const MIN_FILL_WINDOW_MS = 1000
 /** The most misses a process remembers (the oldest are forgotten first). */
 const MAX_MISSES = 10_000
 /** The most keys kept for publishing while the publisher is disconnected. */
@@ -186,6 +194,7 @@ class Invalidation {
     this.channel = options.channel
     this.tombstoneMs = options.tombstoneMs
     this.clearOnReconnect = options.clearOnReconnect
+    this.fillWindowMs = Math.max(MIN_FILL_WINDOW_MS, options.tombstoneMs)
     this.closed = false
     /** key → Date.now() of this process's last miss of it. */
     this.misses = new Map()
@@ -241,25 +250,32 @@ class Invalidation {
     if (this.misses.size > MAX_MISSES) this.misses.delete(this.misses.keys().next().value)
   }
 
+  /** Forgets a miss (an explicit delete: the next set of the key is a write). */
+  forget(key) {
+    this.misses.delete(key)
+  }
+
   /**
-   * Decides whether a set of `key` to `value` may enter the map. Returns the value's fingerprint,
-   * or `null` when the set is refused (a fill during a tombstone: see (a) at the top).
+   * Decides what a set of `key` to `value` is (see the top of this file): `null` when refused (a
+   * fill during a tombstone), `''` for a fill (stored, not published), else a write: the value's
+   * fingerprint, to publish.
    */
   admit(key, value) {
-    if (typeof key !== 'string') return undefined
+    if (typeof key !== 'string') return ''
     const missedAt = this.misses.get(key)
     if (missedAt !== undefined) this.misses.delete(key)
-    const fill = missedAt !== undefined && Date.now() - missedAt <= FILL_WINDOW_MS
+    const fill = missedAt !== undefined && Date.now() - missedAt <= this.fillWindowMs
+    const live = this.tombstoneMs > 0 && this.map.peek(ANY_TOMB_KEY) !== undefined
+    if (!live) return fill ? '' : fingerprint(value)
     const fp = fingerprint(value)
-    if (this.tombstoneMs === 0 || this.map.peek(ANY_TOMB_KEY) === undefined) return fp
     const tomb = this.map.peek(keyTomb(key))
     if (typeof tomb === 'string') {
       const [announced, dropped] = tomb.split(' ')
-      if (fp === announced) return fp
+      if (fp === announced) return fill ? '' : fp
       if (fp === dropped || fill) return this.refuse()
       return fp
     }
-    if (fill && this.namespaceTombstoned(key)) return this.refuse()
+    if (fill) return this.namespaceTombstoned(key) ? this.refuse() : ''
     return fp
   }
 
