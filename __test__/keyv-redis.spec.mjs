@@ -360,23 +360,28 @@ redisTest('invalidation: keys and namespace clears are published, values never; 
           )
           await until(() => !storeB.map.has('keyv:kept'), 'host B to clear the namespace')
           t.is(await otherB.get('x'), 'other namespace', 'another namespace is kept')
+          // The clear left a namespace tombstone: a fill of one of its keys is refused for a while.
+          t.is(await appB.get('kept'), undefined)
+          t.true(await appB.set('kept', 'a stale fill'))
+          t.false(storeB.map.has('keyv:kept'))
+          t.is(storeB.invalidation.stats.refused, 1)
 
           // Keyv deleting an entry it found expired is local clean-up: not published.
           captured.length = 0
-          storeB.map.set('keyv:stale', JSON.stringify({ value: 1, expires: Date.now() - 1 }))
-          t.is(await appB.get('stale'), undefined)
-          t.false(storeB.map.has('keyv:stale'))
+          storeB.map.set('other:stale', JSON.stringify({ value: 1, expires: Date.now() - 1 }))
+          t.is(await otherB.get('stale'), undefined)
+          t.false(storeB.map.has('other:stale'))
           // Fills — sets right after this process missed the key — are stored, not published.
-          t.true(await appB.set('stale', 2))
-          t.is(await appB.get('absent'), undefined)
-          t.true(await appB.set('absent', 3))
-          t.is(await appB.get('absent'), 3)
-          t.is(storeB.invalidation.stats.refused, 0)
-          await appB.set('marker', 1) // a later message, to know the earlier ones would have arrived
+          t.true(await otherB.set('stale', 2))
+          t.is(await otherB.get('absent'), undefined)
+          t.true(await otherB.set('absent', 3))
+          t.deepEqual(await otherB.get(['stale', 'absent']), [2, 3])
+          t.is(storeB.invalidation.stats.refused, 1)
+          await otherB.set('marker', 1) // a write, published after the others would have been
           await until(() => captured.length >= 1, 'the marker message')
           t.deepEqual(
             captured.flatMap((m) => (m.keys ?? []).map(([key]) => key)),
-            ['keyv:marker'],
+            ['other:marker'],
           )
           await exitAll(t, [a1, a2])
         } finally {
