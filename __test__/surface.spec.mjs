@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
 import * as esm from 'lrukit'
+import { SharedMap as SharedMapForSurface } from 'lrukit'
 
 import { test } from './test.framework.mjs'
 
@@ -37,4 +38,52 @@ test('index.d.ts re-exports every public declaration of the generated native.d.t
   t.deepEqual(missing, [], 'public declarations of native.d.ts that index.d.ts does not re-export')
   const leaked = [...exported].filter((n) => isInternal(n) || !declared.has(n))
   t.deepEqual(leaked, [], 'index.d.ts exports names that are internal or not declared')
+})
+
+/** Members TypeScript sees on an instance of `cls`: the class and the interface merged with it. */
+async function declaredMembers(cls) {
+  const ts = (await import('typescript')).default
+  const file = `${root}index.d.ts`
+  const program = ts.createProgram([file], { strict: true, noEmit: true })
+  const checker = program.getTypeChecker()
+  const source = program.getSourceFile(file)
+  const moduleSymbol = checker.getSymbolAtLocation(source)
+  const symbol = checker.getExportsOfModule(moduleSymbol).find((s) => s.name === cls)
+  const resolved = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol
+  const instance = checker.getDeclaredTypeOfSymbol(resolved)
+  const statics = checker.getTypeOfSymbolAtLocation(resolved, source)
+  const names = (type) => checker.getPropertiesOfType(type).map((p) => p.name).filter((n) => !n.startsWith('__@'))
+  return { instance: names(instance).sort(), statics: names(statics).filter((n) => n !== 'prototype').sort() }
+}
+
+/** Members an instance of `C` has at runtime: own (bound hot methods) and inherited, and the statics. */
+function runtimeMembers(C, instance) {
+  const names = new Set(Object.getOwnPropertyNames(instance))
+  for (let p = Object.getPrototypeOf(instance); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const n of Object.getOwnPropertyNames(p)) if (n !== 'constructor') names.add(n)
+  }
+  const statics = Object.getOwnPropertyNames(C).filter((n) => !['length', 'name', 'prototype', 'arguments', 'caller'].includes(n))
+  return { instance: [...names].sort(), statics: statics.sort() }
+}
+
+test('every method, getter and static each class has at runtime is declared in index.d.ts, and nothing more', async (t) => {
+  const name = `surf${process.pid.toString(36)}`
+  SharedMapForSurface.unlink(name)
+  const made = {
+    LruCache: new (require('lrukit').LruCache)({ capacity: 4 }),
+    SharedMap: SharedMapForSurface.create(name, { capacity: 4 }),
+    FlowTable: new (require('lrukit').FlowTable)({ timeout: 1000 }),
+  }
+  try {
+    for (const cls of PUBLIC) {
+      const declared = await declaredMembers(cls)
+      const actual = runtimeMembers(require('lrukit')[cls], made[cls])
+      t.deepEqual(actual.instance, declared.instance, `${cls}: instance members at runtime vs declared`)
+      t.deepEqual(actual.statics, declared.statics, `${cls}: static members at runtime vs declared`)
+    }
+  } finally {
+    made.SharedMap.close()
+    SharedMapForSurface.unlink(name)
+    made.FlowTable.close()
+  }
 })

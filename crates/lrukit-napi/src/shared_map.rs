@@ -343,24 +343,6 @@ impl JsSharedMap {
       .map_err(|e| shm_error(env, e))
   }
 
-  /// Test support, not API: the `[offset, length]` byte ranges of the shard
-  /// locks in the segment. Damaging them is outside the hostile-memory
-  /// guarantee (glibc keeps robust-list pointers inside `pthread_mutex_t`),
-  /// so the byte-flip test leaves them alone.
-  #[napi(js_name = "__debugLockRanges", skip_typescript)]
-  pub fn debug_lock_ranges(&self, env: &Env) -> Result<Vec<Vec<f64>>> {
-    Ok(
-      self
-        .shared
-        .state(env)?
-        .map()
-        .debug_lock_ranges()
-        .into_iter()
-        .map(|(offset, len)| vec![offset as f64, len as f64])
-        .collect(),
-    )
-  }
-
   /// Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
   /// calls on it throw `ECLOSED`. Idempotent.
   #[napi]
@@ -390,4 +372,24 @@ impl JsSharedMap {
 /// Makes `SharedMap` iterable like a `Map`.
 pub fn install(env: &Env, exports: &Object) -> Result<()> {
   raw::make_iterable(env, exports, "SharedMap")
+}
+
+/// Test support, not API (exported by `native.js` only, not by `lrukit`):
+/// the `[offset, length]` byte ranges of the shard locks in `map`'s segment.
+/// Damaging them is outside the hostile-memory guarantee (glibc keeps
+/// robust-list pointers inside `pthread_mutex_t`), so the byte-flip test
+/// leaves them alone.
+#[napi(skip_typescript)]
+#[cfg_attr(test, allow(dead_code))] // only called from JavaScript
+pub fn debug_lock_ranges(env: &Env, map: &JsSharedMap) -> Result<Vec<Vec<f64>>> {
+  Ok(
+    map
+      .shared
+      .state(env)?
+      .map()
+      .debug_lock_ranges()
+      .into_iter()
+      .map(|(offset, len)| vec![offset as f64, len as f64])
+      .collect(),
+  )
 }
