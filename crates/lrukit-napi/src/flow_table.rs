@@ -93,13 +93,7 @@ impl raw::Bound for FlowShared {
 
 impl FlowShared {
   pub(crate) fn scratch(&self, env: &Env) -> Result<RefMut<'_, Scratch>> {
-    self.scratch.try_borrow_mut().map_err(|_| {
-      errors::error(
-        env,
-        errors::REENTRANT,
-        "FlowTable was called again during one of its own calls",
-      )
-    })
+    raw::enter(env, &self.scratch, "FlowTable")
   }
 }
 

@@ -14,7 +14,7 @@ use crate::flow_table::{Engine, FlowShared, Scratch, Table};
 use crate::flow_table_options as args;
 use crate::key::{self, KeyBytes};
 use crate::raw;
-use crate::values::{prepare_value, value_ref, value_to_js};
+use crate::typed_value::{prepare_value, value_ref, value_to_js};
 
 /// The hot methods, bound to each instance when it is made.
 pub(crate) const HOT_METHODS: &[(&str, raw::Method<FlowShared>)] = &[

@@ -12,7 +12,7 @@ use napi_derive::napi;
 
 use crate::helpers::{self, Helper};
 use crate::key::{self, KeyBytes};
-use crate::values::value_to_js;
+use crate::typed_value::value_to_js;
 
 /// An entry returned by `expire()` and passed to `onExpire`. Only its
 /// TypeScript declaration is generated from this; the objects are made by

@@ -20,12 +20,6 @@ mod shared_map_options;
 mod shared_map_results;
 mod typed_value;
 
-// The modules' former names (`value`: LruCache's values, `values`: the typed
-// values of SharedMap and FlowTable), still imported by lru_cache.rs and
-// flow_table.rs.
-use lru_value as value;
-use typed_value as values;
-
 /// Does nothing. Exists so benchmarks can show the cost of crossing the
 /// JavaScript ↔ native boundary on its own.
 #[napi_derive::napi]

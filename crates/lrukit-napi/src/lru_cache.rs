@@ -17,10 +17,10 @@ use napi_derive::napi;
 
 use crate::errors;
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
+use crate::lru_value::Val;
 use crate::memory;
 use crate::options;
 use crate::raw::{self, as_array, element};
-use crate::value::Val;
 
 /// Bytes of table per entry slot, used or not: the key (32), the value with
 /// its timestamp and deadline (40), two list links and two hash buckets (16).
@@ -183,13 +183,7 @@ fn take_entry_object(env: &Env, key: KeyBytes, entry: Stamped<Val>) -> Result<Ob
 impl LruShared {
   /// The mutable state, or an error when a call on this cache is in progress.
   fn state(&self, env: &Env) -> Result<RefMut<'_, LruState>> {
-    self.state.try_borrow_mut().map_err(|_| {
-      errors::error(
-        env,
-        errors::REENTRANT,
-        "LruCache was called again while one of its own calls was running",
-      )
-    })
+    raw::enter(env, &self.state, "LruCache")
   }
 }
 

@@ -23,6 +23,7 @@
 //!
 //! The `.d.ts` of these methods lives in `types/header.d.ts`.
 
+use std::cell::{RefCell, RefMut};
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::rc::Rc;
@@ -218,4 +219,18 @@ pub(crate) fn element<'env>(env: &'env Env, array: &Array<'env>, i: u32) -> Resu
     Some(v) => Ok(v),
     None => ().into_unknown(env),
   }
+}
+
+/// The re-entrancy guard of every class: the mutable state behind `cell`,
+/// or an `ERR_LRUKIT_REENTRANT` error naming `class` when a call on the same
+/// object is already running (this call was made from JavaScript that call
+/// triggered: a getter, a Proxy trap, an accessor element).
+pub(crate) fn enter<'a, T>(env: &Env, cell: &'a RefCell<T>, class: &str) -> Result<RefMut<'a, T>> {
+  cell.try_borrow_mut().map_err(|_| {
+    crate::errors::error(
+      env,
+      crate::errors::REENTRANT,
+      &format!("{class} was called again while one of its own calls was running"),
+    )
+  })
 }

@@ -97,13 +97,7 @@ pub(crate) fn key_error(
 
 impl MapShared {
   pub(crate) fn state(&self, env: &Env) -> Result<RefMut<'_, MapState>> {
-    let state = self.state.try_borrow_mut().map_err(|_| {
-      errors::error(
-        env,
-        errors::REENTRANT,
-        "SharedMap was called again while one of its own calls was running",
-      )
-    })?;
+    let state = raw::enter(env, &self.state, "SharedMap")?;
     if state.map.is_none() {
       return Err(errors::error(
         env,
@@ -347,13 +341,7 @@ impl JsSharedMap {
   /// calls on it throw `ECLOSED`. Idempotent.
   #[napi]
   pub fn close(&self, env: &Env) -> Result<()> {
-    let mut state = self.shared.state.try_borrow_mut().map_err(|_| {
-      errors::error(
-        env,
-        errors::REENTRANT,
-        "SharedMap.close() during another call",
-      )
-    })?;
+    let mut state = raw::enter(env, &self.shared.state, "SharedMap")?;
     state.map = None;
     Ok(())
   }
