@@ -142,7 +142,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * worker_thread of a process (`FlowTable.shared(name, options)`).
  *
  * Errors carry a `code`: `ERR_LRUKIT_INVALID_TIMEOUT`, `ERR_LRUKIT_INVALID_ENGINE`,
- * `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`.
+ * `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`,
+ * `ECLOSED` (README "Errors" lists every code).
  */
 export declare class FlowTable {
   constructor(options: FlowTableOptions)
@@ -169,10 +170,14 @@ export declare class FlowTable {
    */
   purge(options?: { now?: number; max?: number }): number
   /**
-   * Stops this handle's `onExpire` timer (batches it already reaped are
-   * still delivered). The table itself stays usable. Idempotent.
+   * Closes this handle, as `SharedMap`'s `close()` does: stops its
+   * `onExpire` timer (batches it already reaped are still delivered), and
+   * every later call on it throws `ECLOSED`. The entries stay in the table
+   * for its other handles (`FlowTable.shared`). Idempotent.
    */
   close(): void
+  /** Whether `close()` was called on this handle. */
+  get closed(): boolean
   /** Milliseconds on the table's clock. */
   now(): number
   /** Moves a `clock: 'manual'` table's clock forward; returns the new time. */

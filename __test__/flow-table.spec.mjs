@@ -268,6 +268,8 @@ test('onExpire: one native timer delivers every expired entry once, in batches o
     f.advanceTime(100) // k0 too
     await all
     clearTimeout(deadline)
+    t.is(f.size, 1)
+    t.is(f.get('kept'), 'alive')
     f.close()
     t.is(got.length, 100)
     t.true(calls >= 3, `${engine}: 100 entries in batches of 40 need 3+ calls, got ${calls}`)
@@ -277,21 +279,31 @@ test('onExpire: one native timer delivers every expired entry once, in batches o
     )
     t.true(got.every((e) => e.value === Number(e.key.slice(1))))
     t.is(got.find((e) => e.key === 'k0').lastSeen, 50)
-    t.is(f.size, 1)
-    t.is(f.get('kept'), 'alive')
+    t.true(f.closed)
+    t.throws(() => f.get('kept'), { code: 'ECLOSED' })
+    t.throws(() => f.size, { code: 'ECLOSED' })
     f.close() // idempotent
   }
 })
 
-test('onExpire: after close() no more notifications; bad options are clear errors', async (t) => {
+test('close(): no more notifications, the handle throws ECLOSED, other handles keep the entries; bad options are clear errors', async (t) => {
   let calls = 0
-  const f = new FlowTable({ timeout: 10, clock: 'manual', expireInterval: 5, onExpire: () => calls++ })
-  f.close()
+  const tableName = `closing${process.pid}`
+  const f = FlowTable.shared(tableName, { timeout: 10, clock: 'manual', expireInterval: 5, onExpire: () => calls++ })
+  const other = FlowTable.shared(tableName, { timeout: 10 })
   f.set('a', 1)
-  f.advanceTime(100)
+  t.false(f.closed)
+  f.close()
+  t.true(f.closed)
+  for (const call of [() => f.set('b', 2), () => f.get('a'), () => f.size, () => f.expire(), () => f.now(), () => f.clear()]) {
+    t.throws(call, { instanceOf: Error, code: 'ECLOSED' })
+  }
+  other.advanceTime(100)
   await new Promise((resolve) => setTimeout(resolve, 60))
-  t.is(calls, 0)
-  t.is(f.expire().length, 1) // still there for a manual expire(): nothing was lost
+  t.is(calls, 0, 'the closed handle delivers nothing')
+  t.is(other.expire().length, 1) // still there for the other handle's expire(): nothing was lost
+  other.close()
+  FlowTable.unshare(tableName)
   t.throws(() => new FlowTable({ timeout: 10, onExpire: 5 }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
   t.throws(() => new FlowTable({ timeout: 10, onExpire() {}, expireInterval: 0 }), {
     instanceOf: RangeError,
@@ -302,8 +314,8 @@ test('onExpire: after close() no more notifications; bad options are clear error
     code: 'ERR_LRUKIT_INVALID_ARGUMENT',
   })
   const name = `bad-expiry-${process.pid}`
-  t.throws(() => FlowTable.shared(name, { timeout: 10, onExpire: 'no' }), { instanceOf: TypeError })
-  t.false(FlowTable.unshare(name), 'a rejected shared() call registers nothing')
+  t.throws(() => FlowTable.shared(tableName, { timeout: 10, onExpire: 'no' }), { instanceOf: TypeError })
+  t.false(FlowTable.unshare(tableName), 'a rejected shared() call registers nothing')
 })
 
 for (const [mode, engine] of [

@@ -8,7 +8,7 @@
 //! The table itself, its defaults and bounds, the registry of shared tables
 //! and the expiry timer are the crate's.
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -65,14 +65,18 @@ impl Table {
 /// worker_thread of a process (`FlowTable.shared(name, options)`).
 ///
 /// Errors carry a `code`: `ERR_LRUKIT_INVALID_TIMEOUT`, `ERR_LRUKIT_INVALID_ENGINE`,
-/// `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`.
+/// `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`,
+/// `ECLOSED` (README "Errors" lists every code).
 #[napi(js_name = "FlowTable")]
 pub struct JsFlowTable {
   shared: Rc<FlowShared>,
 }
 
 pub(crate) struct FlowShared {
-  pub table: Arc<Table>,
+  table: Arc<Table>,
+  /// Set by `close()`: every later call on this handle throws `ECLOSED`
+  /// (other handles of a shared table are not affected).
+  closed: Cell<bool>,
   scratch: RefCell<Scratch>,
   /// This handle's `onExpire` timer, if it has one (stopped by `close()`
   /// or when the handle is collected).
@@ -94,6 +98,18 @@ impl raw::Bound for FlowShared {
 impl FlowShared {
   pub(crate) fn scratch(&self, env: &Env) -> Result<RefMut<'_, Scratch>> {
     raw::enter(env, &self.scratch, "FlowTable")
+  }
+
+  /// The table, or `ECLOSED` once this handle was closed.
+  pub(crate) fn table(&self, env: &Env) -> Result<&Arc<Table>> {
+    if self.closed.get() {
+      return Err(errors::error(
+        env,
+        errors::CLOSED,
+        "this FlowTable handle was closed",
+      ));
+    }
+    Ok(&self.table)
   }
 }
 
@@ -147,6 +163,7 @@ fn instance<'e>(
     .transpose()?;
   let shared = Rc::new(FlowShared {
     table,
+    closed: Cell::new(false),
     scratch: RefCell::new(Scratch::default()),
     reaper: RefCell::new(reaper),
   });
@@ -216,8 +233,8 @@ impl JsFlowTable {
 
   /// Number of entries (expired ones not yet reaped by `expire` included).
   #[napi(getter)]
-  pub fn size(&self) -> f64 {
-    self.shared.table.engine().len() as f64
+  pub fn size(&self, env: &Env) -> Result<f64> {
+    Ok(self.shared.table(env)?.engine().len() as f64)
   }
 
   /// Removes and returns up to `max` expired entries (default: all that are
@@ -228,7 +245,7 @@ impl JsFlowTable {
     ts_return_type = "FlowExpired[]"
   )]
   pub fn expire<'e>(&self, env: &'e Env, options: Unknown<'e>) -> Result<Unknown<'e>> {
-    let engine = self.shared.table.engine();
+    let engine = self.shared.table(env)?.engine();
     let (now, max) = args::expire_args(env, engine.now(), &options)?;
     let array = expired_to_js(env, engine.expire(now, max))?;
     // SAFETY: `array` was just created in this environment.
@@ -240,24 +257,33 @@ impl JsFlowTable {
   /// JavaScript object per entry.
   #[napi(ts_args_type = "options?: { now?: number; max?: number }")]
   pub fn purge(&self, env: &Env, options: Unknown) -> Result<f64> {
-    let engine = self.shared.table.engine();
+    let engine = self.shared.table(env)?.engine();
     let (now, max) = args::expire_args(env, engine.now(), &options)?;
     Ok(engine.expire(now, max).len() as f64)
   }
 
-  /// Stops this handle's `onExpire` timer (batches it already reaped are
-  /// still delivered). The table itself stays usable. Idempotent.
+  /// Closes this handle, as `SharedMap`'s `close()` does: stops its
+  /// `onExpire` timer (batches it already reaped are still delivered), and
+  /// every later call on it throws `ECLOSED`. The entries stay in the table
+  /// for its other handles (`FlowTable.shared`). Idempotent.
   #[napi]
   pub fn close(&self) {
+    self.shared.closed.set(true);
     if let Some(mut r) = self.shared.reaper.borrow_mut().take() {
       r.stop();
     }
   }
 
+  /// Whether `close()` was called on this handle.
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    self.shared.closed.get()
+  }
+
   /// Milliseconds on the table's clock.
   #[napi]
-  pub fn now(&self) -> f64 {
-    self.shared.table.engine().now() as f64
+  pub fn now(&self, env: &Env) -> Result<f64> {
+    Ok(self.shared.table(env)?.engine().now() as f64)
   }
 
   /// Moves a `clock: 'manual'` table's clock forward; returns the new time.
@@ -265,7 +291,7 @@ impl JsFlowTable {
   pub fn advance_time(&self, env: &Env, ms: Unknown) -> Result<f64> {
     let ms = options::number_value(env, &ms, "ms", errors::INVALID_ARGUMENT)?;
     let any = errors::INVALID_ARGUMENT;
-    match self.shared.table.flow.advance_time(ms) {
+    match self.shared.table(env)?.flow.advance_time(ms) {
       Ok(now) => {
         if let Some(r) = &*self.shared.reaper.borrow() {
           r.wake();
@@ -292,7 +318,8 @@ impl JsFlowTable {
 
   /// Removes every entry.
   #[napi]
-  pub fn clear(&self) {
-    self.shared.table.engine().clear();
+  pub fn clear(&self, env: &Env) -> Result<()> {
+    self.shared.table(env)?.engine().clear();
+    Ok(())
   }
 }

@@ -51,13 +51,13 @@ fn set(
   let timeout = args::write_timeout(env, &args[2])?;
   let (k, v) = entry(
     env,
-    &this.table,
+    this.table(env)?,
     &mut *this.scratch(env)?,
     &args[0],
     args[1],
   )?;
   this
-    .table
+    .table(env)?
     .engine()
     .insert(k, v, timeout)
     .map_err(|_| full_error(env))?;
@@ -97,11 +97,11 @@ fn set_many(
     let pair = raw::element(env, &entries, i)?;
     let pair = raw::as_array(env, &pair, PAIR)?;
     let (key, value) = (raw::element(env, &pair, 0)?, raw::element(env, &pair, 1)?);
-    batch.push(entry(env, &this.table, &mut scratch, &key, value)?);
+    batch.push(entry(env, this.table(env)?, &mut scratch, &key, value)?);
   }
   drop(scratch);
   this
-    .table
+    .table(env)?
     .engine()
     .insert_many(batch, timeout)
     .map_err(|_| full_error(env))?;
@@ -113,9 +113,9 @@ fn lookup(env: &Env, this: &FlowShared, args: &[Unknown], touch: bool) -> Result
     let mut scratch = this.scratch(env)?;
     let k = KeyBytes::from_slice(scratch.key.encode(env, &args[0])?);
     if touch {
-      this.table.engine().get_and_touch(&k)
+      this.table(env)?.engine().get_and_touch(&k)
     } else {
-      this.table.engine().get(&k)
+      this.table(env)?.engine().get(&k)
     }
   };
   match found {
@@ -151,7 +151,7 @@ fn key_op(
   op: fn(&Engine, &KeyBytes) -> bool,
 ) -> Result<sys::napi_value> {
   let k = KeyBytes::from_slice(this.scratch(env)?.key.encode(env, &args[0])?);
-  Ok(op(this.table.engine(), &k).into_unknown(env)?.raw())
+  Ok(op(this.table(env)?.engine(), &k).into_unknown(env)?.raw())
 }
 
 /// `has(key)`.
@@ -203,7 +203,7 @@ fn touch_many(
   let batch: Vec<KeyBytes> = (0..kb.len()).map(|i| key::to_stored(kb.get(i))).collect();
   drop(scratch);
   let mut out = Vec::with_capacity(batch.len());
-  this.table.engine().touch_many(&batch, &mut out);
+  this.table(env)?.engine().touch_many(&batch, &mut out);
   let mask: Vec<u8> = out.into_iter().map(u8::from).collect();
   Ok(Uint8Array::new(mask).into_unknown(env)?.raw())
 }
