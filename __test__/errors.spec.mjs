@@ -21,7 +21,7 @@ function* rustFiles(dir) {
   }
 }
 
-/** Every code literal in the shipped Rust sources (crates/<crate>/src). */
+/** Every code literal in the shipped sources: the Rust crates (crates/<crate>/src) and lrukit/keyv. */
 function codesInSources() {
   const found = new Map()
   for (const crate of readdirSync(join(root, 'crates'))) {
@@ -35,6 +35,12 @@ function codesInSources() {
       for (const m of readFileSync(file, 'utf8').matchAll(/"(E[A-Z]{2,}|ERR_LRUKIT_[A-Z_]+)"/g)) {
         if (!found.has(m[1])) found.set(m[1], file.slice(root.length))
       }
+    }
+  }
+  // the JavaScript layers (lrukit/keyv)
+  for (const name of readdirSync(join(root, 'keyv')).filter((n) => /\.m?js$/.test(n))) {
+    for (const m of readFileSync(join(root, 'keyv', name), 'utf8').matchAll(/'(ERR_LRUKIT_[A-Z_]+)'/g)) {
+      if (!found.has(m[1])) found.set(m[1], `keyv/${name}`)
     }
   }
   return found
