@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads'
 import { createRequire } from 'node:module'
 
-import { LruCache, SharedMap, FlowTable } from 'lrukit'
+import { LruCache } from 'lrukit'
 
-import { test, testUnless, fullGc, noFullGc, sleep, isBun } from './test.framework.mjs'
+import { test, testUnless, fullGc, noFullGc, sleep } from './test.framework.mjs'
 
 const require = createRequire(import.meta.url)
 
@@ -512,27 +512,3 @@ testUnless(noFullGc, 'a garbage-collected cache releases the values it held', as
   )
 })
 
-test('batch calls read every kind of key exactly like single calls (string packing, lone surrogates)', (t) => {
-  const strings = ['', 'a', 'héllo', '日本語', '😀 emoji', 'lone \uD800 high', 'lone \uDC00 low', '\uDBFF', 'x'.repeat(300), 'k:42']
-  const others = [0, -0, 42, 1.5, NaN, 7n, -7n, 2n ** 70n, Buffer.from('buf'), new Uint8Array([1, 2, 3])]
-  const keys = [...strings, ...others, ...strings.map((s) => s + '!')]
-  for (const withPack of [keys, keys.slice(0, 5)]) {
-    const c = new LruCache({ capacity: 1000 })
-    withPack.forEach((k, i) => c.set(k, i))
-    t.deepEqual(c.getMany(withPack), withPack.map((k) => c.peek(k)))
-    t.true(c.getMany(withPack).every((v) => v !== undefined), 'every key found again by getMany')
-    const m = SharedMap.create(`pk${process.pid.toString(36)}${withPack.length}${isBun ? 'b' : 'n'}`, { capacity: 1000, maxKeyBytes: 512 })
-    try {
-      withPack.forEach((k, i) => m.set(k, i))
-      t.deepEqual(m.getMany(withPack), withPack.map((k) => m.get(k)))
-      t.true(m.getMany(withPack).every((v) => v !== undefined))
-    } finally {
-      SharedMap.unlink(m.name)
-      m.close()
-    }
-    const f = new FlowTable({ timeout: 1000, clock: 'manual' })
-    withPack.forEach((k, i) => f.set(k, i))
-    t.true(f.touchMany(withPack).every((x) => x === 1))
-    t.true(Array.from(f.touchMany(withPack.map((k) => (typeof k === 'string' ? k + '?' : 999)))).every((x) => x === 0))
-  }
-})
