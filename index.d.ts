@@ -6,6 +6,7 @@ export { FlowTable, LruCache, SharedMap } from './native'
 export type {
   FlowExpired,
   FlowTableOptions,
+  Key,
   LruCacheOptions,
   LruEntry,
   LruKey,
@@ -18,4 +19,5 @@ export type {
   SharedMapStats,
   SharedMapWriteOptions,
   SharedValue,
+  StoredValue,
 } from './native'

@@ -314,8 +314,8 @@ test('close(): no more notifications, the handle throws ECLOSED, other handles k
     code: 'ERR_LRUKIT_INVALID_ARGUMENT',
   })
   const name = `bad-expiry-${process.pid}`
-  t.throws(() => FlowTable.shared(tableName, { timeout: 10, onExpire: 'no' }), { instanceOf: TypeError })
-  t.false(FlowTable.unshare(tableName), 'a rejected shared() call registers nothing')
+  t.throws(() => FlowTable.shared(name, { timeout: 10, onExpire: 'no' }), { instanceOf: TypeError })
+  t.false(FlowTable.unshare(name), 'a rejected shared() call registers nothing')
 })
 
 for (const [mode, engine] of [

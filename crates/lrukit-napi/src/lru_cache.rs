@@ -333,7 +333,7 @@ impl JsLruCache {
   }
 
   /// Live keys, most to least recently used (a snapshot).
-  #[napi(ts_return_type = "IterableIterator<LruKey>")]
+  #[napi(ts_return_type = "IterableIterator<Key>")]
   pub fn keys<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     self.snapshot(env, |env, k, _| key::to_js(env, k))
   }
@@ -345,7 +345,7 @@ impl JsLruCache {
   }
 
   /// Live `[key, value]` pairs, most to least recently used (a snapshot).
-  #[napi(ts_return_type = "IterableIterator<[LruKey, unknown]>")]
+  #[napi(ts_return_type = "IterableIterator<[Key, unknown]>")]
   pub fn entries<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     self.snapshot(env, |env, k, e| {
       let mut pair = env.create_array(2)?;

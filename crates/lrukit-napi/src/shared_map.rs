@@ -228,7 +228,7 @@ impl JsSharedMap {
 
   /// Replaces `key`'s value only if it currently equals `expected` (same
   /// type and bytes); true when replaced.
-  #[napi(ts_args_type = "key: LruKey, expected: SharedValue, value: SharedValue")]
+  #[napi(ts_args_type = "key: Key, expected: StoredValue, value: StoredValue")]
   pub fn compare_and_set(
     &self,
     env: &Env,
@@ -288,7 +288,7 @@ impl JsSharedMap {
   }
 
   /// Keys (weakly consistent snapshot: each shard read consistently).
-  #[napi(ts_return_type = "IterableIterator<LruKey>")]
+  #[napi(ts_return_type = "IterableIterator<Key>")]
   pub fn keys<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
     let keys = self
       .shared
@@ -300,7 +300,7 @@ impl JsSharedMap {
   }
 
   /// `[key, value]` pairs (weakly consistent snapshot).
-  #[napi(ts_return_type = "IterableIterator<[LruKey, SharedValue]>")]
+  #[napi(ts_return_type = "IterableIterator<[Key, StoredValue]>")]
   pub fn entries<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
     let entries = self
       .shared
