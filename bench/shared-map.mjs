@@ -31,7 +31,6 @@
 // Results: bench/results/shared-map.{json,md}; `--quick` (1 round of 0.5 s) writes nothing.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -177,36 +176,14 @@ function childHeap() {
 }
 
 // --------------------------------------------------------------- parent side
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
+/** A real redis-server (the test fixture's) and an ioredis client connected to it. */
 async function startRedis() {
-  const check = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
-  if (check.error) throw new Error('redis-server not found: apt-get install redis-server (Debian package)')
-  const port = await freePort()
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  })
+  const { startRedis: launch } = await import('../__test__/fixtures/redis-server.mjs')
+  const server = await launch()
   const Redis = require('ioredis')
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
-      await r.connect()
-      await r.ping()
-      return { proc, port, client: r }
-    } catch {
-      await new Promise((res) => setTimeout(res, 50))
-    }
-  }
-  proc.kill()
-  throw new Error('redis-server did not start')
+  const client = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 })
+  await client.connect()
+  return { port: server.port, client, stop: () => (client.disconnect(), server.stop()) }
 }
 
 async function redisUsedMemory(client) {
@@ -294,7 +271,13 @@ async function main() {
     return child(impl, workload, Number(seconds), JSON.parse(setup))
   }
   if (process.argv[2] === '--child-heap') return childHeap()
-  const { buildIfNeeded } = await import('../scripts/build-if-needed.mjs')
+  const { buildIfNeeded, explainAndExit } = await import('../scripts/build-if-needed.mjs')
+  const { findRedisServer } = await import('../__test__/fixtures/redis-server.mjs')
+  if (!findRedisServer()) {
+    explainAndExit(
+      'the SharedMap benchmark compares against a real Redis and redis-server is not on PATH: install it (Debian: apt-get install redis-server; macOS: brew install redis) and run it again.',
+    )
+  }
   buildIfNeeded()
   const { SharedMap } = require('lrukit')
   const { open } = require('lmdb')
@@ -355,8 +338,7 @@ async function main() {
       }
     }
   } finally {
-    redis.client.disconnect()
-    redis.proc.kill()
+    await redis.stop()
     for (const label in handles) {
       handles[label].close()
       SharedMap.unlink(maps[label])

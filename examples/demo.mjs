@@ -15,8 +15,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 
-import { buildIfNeeded } from '../scripts/build-if-needed.mjs'
+import { buildIfNeeded, ensureDependencies } from '../scripts/build-if-needed.mjs'
 
+ensureDependencies()
 buildIfNeeded()
 const { LruCache, SharedMap } = createRequire(import.meta.url)('lrukit')
 const root = fileURLToPath(new URL('..', import.meta.url))

@@ -3,16 +3,20 @@
 //         lease lock), cargo test (workspace, shm-map again with the lease lock)
 //   JS:   build the addon if needed, ava on this Node (and on every Node binary listed in
 //         LRUKIT_EXTRA_NODES, separated by the path delimiter), tsc over a consumer file,
-//         vitest over the Keyv adapters (lrukit/keyv), the same specs under Bun, oxlint.
+//         vitest over the Keyv adapters (lrukit/keyv), the same specs under Bun, the packed
+//         tarballs installed without Rust and run on every runtime, oxlint.
 import { spawnSync } from 'node:child_process'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
 
-import { buildIfNeeded } from './build-if-needed.mjs'
+import { buildIfNeeded, ensureDependencies, requireCargo } from './build-if-needed.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name)
+
+ensureDependencies()
+requireCargo('`npm test`')
 
 const steps = [
   ['cargo fmt', 'cargo', ['fmt', '--all', '--', '--check']],
@@ -49,6 +53,8 @@ steps.push([
 if (existsSync(bin('bun')) && process.env.LRUKIT_SKIP_BUN !== '1') {
   steps.push(['bun test', bin('bun'), ['test', '--timeout', '60000', '__test__']])
 }
+// The packed tarballs installed into an empty project with no Rust on PATH, run on Node 20/22/24 and Bun.
+steps.push(['package: install the tarballs, smoke on every runtime', process.execPath, [join(root, '__test__/package/install.mjs')]])
 steps.push(['oxlint', bin('oxlint'), ['--deny-warnings', '.']])
 steps.push(['README tables match bench/results', process.execPath, [join(root, 'scripts/bench-readme.mjs'), '--check']])
 
