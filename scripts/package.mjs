@@ -34,11 +34,12 @@ function npmPack(dir, dest) {
 }
 
 /**
- * Builds the release addon if needed, then packs both tarballs into `dist` (default `<repo>/dist`).
+ * Builds the release addon if needed (unless `build` is false: a CI job that downloaded the
+ * addon), then packs both tarballs into `dist` (default `<repo>/dist`).
  * Returns `{ main, platform, platformPackage, version }`.
  */
-export async function pack({ dist = join(root, 'dist') } = {}) {
-  buildIfNeeded()
+export async function pack({ dist = join(root, 'dist'), build = true } = {}) {
+  if (build) buildIfNeeded()
   const { parseTriple } = await import('@napi-rs/cli')
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
   const { name, version } = manifest

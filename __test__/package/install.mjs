@@ -13,8 +13,10 @@
 //
 // Node 22 and 24 come from LRUKIT_EXTRA_NODES (what .ci/run installs); a runtime that is not
 // available is a printed SKIP with its reason, and a failure when CI is set.
+// LRUKIT_PACKAGE_RUNTIMES=node limits the runs to the Node running this script (a CI job per
+// Node version); LRUKIT_PACKAGE_PREBUILT=1 packs the addon already in the checkout without building.
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -50,7 +52,8 @@ for (const key of ['CARGO', 'CARGO_HOME', 'RUSTUP_HOME', 'RUSTUP_TOOLCHAIN', 'RU
 if (spawnSync('cargo', ['--version'], { env }).status === 0) throw new Error('cargo is still runnable on the stripped PATH')
 
 const run = (what, cmd, args, options = {}) => {
-  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 240_000, ...options })
+  const shell = process.platform === 'win32' && cmd.endsWith('.cmd')
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 240_000, shell, ...options })
   if (r.status !== 0) {
     fail(`${what}: exit ${r.status}${r.signal ? ` (${r.signal})` : ''}${r.error ? ` ${r.error.message}` : ''}\n${r.stdout ?? ''}${r.stderr ?? ''}`)
     return null
@@ -60,12 +63,12 @@ const run = (what, cmd, args, options = {}) => {
 
 const work = mkdtempSync(join(tmpdir(), 'lrukit-install-'))
 try {
-  const { main, platform, platformPackage, version } = await pack({ dist: join(work, 'dist') })
+  const { main, platform, platformPackage, version } = await pack({ dist: join(work, 'dist'), build: process.env.LRUKIT_PACKAGE_PREBUILT !== '1' })
   console.log(`packed ${main}\n       ${platform}`)
 
   const project = join(work, 'consumer')
   const npmEnv = { cwd: project }
-  spawnSync('mkdir', [project])
+  mkdirSync(project)
   writeFileSync(
     join(project, 'package.json'),
     `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, overrides: { [platformPackage]: `file:${platform}` } }, null, 2)}\n`,
@@ -83,10 +86,13 @@ try {
     const v = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout?.trim()
     if (v) runtimes.set(Number(v.slice(1).split('.')[0]), node)
   }
-  const wanted = [
-    ...[20, 22, 24].map((major) => [`node ${major}`, runtimes.get(major)]),
-    ['bun', [join(root, 'node_modules', 'bun', 'bin', 'bun.exe'), join(root, 'node_modules', '.bin', 'bun')].find(isExecutable)],
-  ]
+  const wanted =
+    process.env.LRUKIT_PACKAGE_RUNTIMES === 'node'
+      ? [[`node ${process.versions.node.split('.')[0]}`, process.execPath]]
+      : [
+          ...[20, 22, 24].map((major) => [`node ${major}`, runtimes.get(major)]),
+          ['bun', [join(root, 'node_modules', 'bun', 'bin', 'bun.exe'), join(root, 'node_modules', '.bin', 'bun')].find(isExecutable)],
+        ]
   for (const [label, bin] of wanted) {
     if (!bin) {
       const why = label === 'bun' ? 'the bun devDependency is not installed' : `no Node ${label.slice(5)} binary (LRUKIT_EXTRA_NODES; .ci/run installs one)`
