@@ -7,6 +7,12 @@
 //! | `'b'` | bigint ≥ 0      | magnitude as little-endian u64 words, no high zero words (0 is no words) |
 //! | `'B'` | bigint < 0      | the same, for the magnitude of a negative bigint  |
 //! | `'u'` | Buffer / Uint8Array | the bytes                                     |
+//! | `'c'` | internal: the `fetch` claim of a key | that key's own encoding       |
+//! | `'h'` | internal: the same, for a key too long to prefix | its xxh3-128 hash (16 bytes) |
+//!
+//! The two internal tags never come from a user's key: [`decode`] returns
+//! `None` for them and [`is_internal`] tells them apart, so listings skip
+//! them.
 //!
 //! Strings are JavaScript strings: sequences of UTF-16 code units that may
 //! hold lone surrogates. Their bytes are WTF-8 (<https://simonsapin.github.io/wtf-8/>):
@@ -30,6 +36,18 @@ pub const TAG_BIGINT_POS: u8 = b'b';
 pub const TAG_BIGINT_NEG: u8 = b'B';
 /// Tag of a byte key (Buffer or Uint8Array).
 pub const TAG_BYTES: u8 = b'u';
+
+/// Tag of an internal key: the `fetch` claim of the key encoded after it.
+pub const TAG_CLAIM: u8 = b'c';
+/// Tag of an internal key: the `fetch` claim of a key too long to prefix,
+/// followed by that key's 128-bit hash.
+pub const TAG_CLAIM_HASH: u8 = b'h';
+
+/// Whether an encoded key is one of lrukit's internal keys (a `fetch`
+/// claim), never a user's.
+pub fn is_internal(key: &[u8]) -> bool {
+  matches!(key.first(), Some(&TAG_CLAIM | &TAG_CLAIM_HASH))
+}
 
 /// Bytes the tag adds to a key's payload.
 pub const TAG_BYTES_LEN: usize = 1;
@@ -300,6 +318,9 @@ mod tests {
     assert_eq!(decode(&[]), None);
     assert_eq!(decode(b"x"), None);
     assert_eq!(decode(&[TAG_NUMBER, 1, 2]), None);
+    assert_eq!(decode(&[TAG_CLAIM, TAG_STRING, b'k']), None);
+    assert!(is_internal(&[TAG_CLAIM_HASH; 17]));
+    assert!(!is_internal(&[TAG_STRING, b'c']));
     let mut neg_zero = vec![TAG_NUMBER];
     neg_zero.extend_from_slice(&(-0.0f64).to_bits().to_le_bytes());
     assert_eq!(decode(&neg_zero), None);

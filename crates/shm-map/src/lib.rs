@@ -259,6 +259,7 @@ macro_rules! hook {
 }
 
 mod error;
+mod fetch;
 #[cfg(feature = "test-hooks")]
 mod hooks;
 mod index;
@@ -280,6 +281,7 @@ pub use lrukit_codec as codec;
 use lrukit_codec::value;
 
 pub use error::Error;
+pub use fetch::{Claim, FetchOptions, Fetched, JUDGE_INTERVAL_MS};
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use hooks::{

@@ -33,6 +33,10 @@ pub const INCR_INITIAL: f64 = 0.0;
 /// The default lock timeout (`Options::lock_timeout`).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = crate::lock::DEFAULT_TIMEOUT;
 
+/// How long a `fetch` loader may run before another process takes the load
+/// over, unless the caller says otherwise.
+pub const FETCH_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[cfg(test)]
 mod tests {
   use super::*;

@@ -330,7 +330,8 @@ impl SharedMap {
   }
 
   /// The read path shared by get/peek/contains/get_with: seqlock lookup,
-  /// expiry, stats and the recency bump. `buf` receives the value bytes.
+  /// expiry, stats and the recency bump. `buf` receives the value bytes;
+  /// a hit is `(value tag, value word, expiry)` (expiry 0 = none).
   #[inline]
   fn read_raw(
     &self,
@@ -339,7 +340,7 @@ impl SharedMap {
     bump: bool,
     copy: bool,
     buf: &mut Vec<u8>,
-  ) -> Result<Option<(u32, u64)>, Error> {
+  ) -> Result<Option<(u32, u64, u64)>, Error> {
     self.read_hashed(key, self.layout.hash(key), count, bump, copy, buf)
   }
 
@@ -353,7 +354,7 @@ impl SharedMap {
     bump: bool,
     copy: bool,
     buf: &mut Vec<u8>,
-  ) -> Result<Option<(u32, u64)>, Error> {
+  ) -> Result<Option<(u32, u64, u64)>, Error> {
     if key.len() > self.layout.max_key as usize {
       if count {
         self.lane_word(LANE_MISSES).fetch_add(1, Relaxed);
@@ -389,7 +390,7 @@ impl SharedMap {
         a.store((now & ACCESS_MS) | ACCESS_REF, Relaxed);
       }
     }
-    Ok(Some((hit.tag, hit.word)))
+    Ok(Some((hit.tag, hit.word, hit.expires)))
   }
 
   fn read(&self, key: &[u8], count: bool, bump: bool, copy: bool) -> Result<Option<Value>, Error> {
@@ -397,7 +398,7 @@ impl SharedMap {
     Ok(
       self
         .read_raw(key, count, bump, copy, &mut buf)?
-        .map(|(tag, word)| decode(tag, word, buf)),
+        .map(|(tag, word, _)| decode(tag, word, buf)),
     )
   }
 
@@ -416,7 +417,7 @@ impl SharedMap {
     let mut buf = BUF.with(|b| b.take());
     let r = self.read_raw(key, count, bump, true, &mut buf);
     let out = match r {
-      Ok(Some((tag, word))) => Ok(Some(f(value_ref(tag, word, &buf)))),
+      Ok(Some((tag, word, _))) => Ok(Some(f(value_ref(tag, word, &buf)))),
       Ok(None) => Ok(None),
       Err(e) => Err(e),
     };
@@ -493,7 +494,7 @@ impl SharedMap {
       }
       for (j, (key, &h)) in window.iter().zip(&hashes).enumerate() {
         let r = match self.read_hashed(key, h, true, true, true, &mut buf)? {
-          Some((tag, word)) => f(w * WINDOW + j, Some(value_ref(tag, word, &buf))),
+          Some((tag, word, _)) => f(w * WINDOW + j, Some(value_ref(tag, word, &buf))),
           None => f(w * WINDOW + j, None),
         };
         out.push(r);
@@ -510,6 +511,24 @@ impl SharedMap {
   /// Whether `key` is present and not expired (no recency, no stats).
   pub fn contains(&self, key: &[u8]) -> Result<bool, Error> {
     Ok(self.read(key, false, false, false)?.is_some())
+  }
+
+  /// [`get`](Self::get) (or [`peek`](Self::peek) when `count` is false: no
+  /// stats, no recency) that also returns the entry's expiry in ms since
+  /// the epoch on the map's clock (0 = never).
+  pub fn get_with_expiry(&self, key: &[u8], count: bool) -> Result<Option<(Value, u64)>, Error> {
+    let mut buf = Vec::new();
+    Ok(
+      self
+        .read_raw(key, count, count, true, &mut buf)?
+        .map(|(tag, word, expires)| (decode(tag, word, buf), expires)),
+    )
+  }
+
+  /// The map's clock: ms since the epoch (the wall clock, or the test clock
+  /// set with `debug_set_clock`).
+  pub fn now_ms(&self) -> u64 {
+    self.now()
   }
 
   // ---- iteration ------------------------------------------------------------
@@ -544,11 +563,18 @@ impl SharedMap {
   }
 
   /// All live keys. Weakly consistent: each shard is read consistently
-  /// (most recently used first), shards one after another.
+  /// (most recently used first), shards one after another. Internal keys
+  /// (`fetch` claims) are skipped.
   pub fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
     for sh in 0..self.layout.shards {
-      out.extend(self.snapshot(sh, false)?.into_iter().map(|e| e.0));
+      out.extend(
+        self
+          .snapshot(sh, false)?
+          .into_iter()
+          .map(|e| e.0)
+          .filter(|k| !crate::codec::key::is_internal(k)),
+      );
     }
     Ok(out)
   }
@@ -561,6 +587,7 @@ impl SharedMap {
         self
           .snapshot(sh, true)?
           .into_iter()
+          .filter(|e| !crate::codec::key::is_internal(&e.0))
           .map(|(k, tag, word, v)| (k, decode(tag, word, v))),
       );
     }

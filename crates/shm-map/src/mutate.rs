@@ -173,6 +173,28 @@ impl SharedMap {
     })
   }
 
+  /// Removes `key` only if its current value equals `expected` (as in
+  /// [`compare_and_set`](Self::compare_and_set)). Returns whether it removed.
+  pub fn compare_and_delete(&self, key: &[u8], expected: ValueRef<'_>) -> Result<bool, Error> {
+    if key.len() > self.layout.max_key as usize {
+      return Ok(false);
+    }
+    let want = expected.encode();
+    let h = self.layout.hash(key);
+    let sh = self.layout.shard_of(h);
+    self.write_op(sh, |g| {
+      let Some(f) = g.find(h, key)? else {
+        return Ok(false);
+      };
+      if g.is_expired(&f) || !g.value_equals(&f, &want) {
+        return Ok(false);
+      }
+      g.remove(f);
+      g.stat(S_DELETES, 1);
+      Ok(true)
+    })
+  }
+
   /// Removes `key`; returns whether a live entry was removed.
   pub fn delete(&self, key: &[u8]) -> Result<bool, Error> {
     if key.len() > self.layout.max_key as usize {
