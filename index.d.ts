@@ -4,6 +4,8 @@
 // `__test__/surface.spec.mjs` checks that every public declaration there is re-exported here.
 export { FlowTable, LruCache, SharedMap } from './native'
 export type {
+  FetchLoader,
+  FetchOptions,
   FlowExpired,
   FlowTableOptions,
   Key,

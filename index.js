@@ -1,9 +1,281 @@
 'use strict'
 // lrukit's public surface: the three classes. `native.js` is the loader napi-rs generates for this
 // platform's binary; it also carries what is not public (the benchmark probes `noop` and `echo`,
-// the loader's own markers), so only the classes are exported from here.
+// the native steps of `fetch`, the loader's own markers), so only the classes are exported from
+// here.
+//
+// `fetch` is the one method written in JavaScript: it calls the user's loader and waits on
+// promises, which native code cannot do for it. The protocol (claims, deadlines, freshness) is the
+// crate's (`crates/shm-map/src/fetch.rs`); this file only sequences its steps:
+//   - callers in this process share one promise per key (in-process coalescing);
+//   - a miss whose claim this process wins calls the loader, then stores the value (or gives the
+//     claim back when the loader throws or returns `undefined`);
+//   - a miss another process is loading is polled for every POLL_MS by one timer per process
+//     (one native call per handle checks all its waiting keys), with no native thread and no
+//     blocked event loop;
+//   - a stale value is returned at once; the caller that wins the claim refreshes it in the
+//     background.
 const native = require('./native.js')
 
-exports.LruCache = native.LruCache
-exports.SharedMap = native.SharedMap
-exports.FlowTable = native.FlowTable
+const { FlowTable, LruCache, SharedMap } = native
+
+exports.LruCache = LruCache
+exports.SharedMap = SharedMap
+exports.FlowTable = FlowTable
+
+/** What a native fetch step found (`crates/lrukit-napi/src/shared_map_fetch.rs`). */
+const FRESH = 0
+const STALE = 1
+const LOAD = 2
+/** How often (ms) waiting fetches look for the value another process is loading. */
+const POLL_MS = 1
+/** How long a loader runs before others stop waiting for it: the crate's default, in ms. */
+const LOCK_TIMEOUT_MS = 10_000
+
+function invalidLoader(what) {
+  const error = new TypeError(`${what}: loader must be a function`)
+  error.code = 'ERR_LRUKIT_INVALID_ARGUMENT'
+  return error
+}
+
+/** A string naming `key` for in-process coalescing (keys equal as lrukit compares them). */
+function keyId(key) {
+  switch (typeof key) {
+    case 'string':
+      return `s${key}`
+    case 'number':
+      return `n${key === 0 ? 0 : key}`
+    case 'bigint':
+      return `b${key}`
+    default:
+      if (key instanceof Uint8Array) return `u${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`
+      return undefined // not a key: the native call throws the right error
+  }
+}
+
+/** The promises of the loads and waits in flight, per handle: key id → promise. */
+const inflight = new WeakMap()
+function inflightOf(handle) {
+  let m = inflight.get(handle)
+  if (!m) inflight.set(handle, (m = new Map()))
+  return m
+}
+function track(handle, id, promise) {
+  if (id === undefined) return promise
+  const m = inflightOf(handle)
+  m.set(id, promise)
+  const forget = () => {
+    if (m.get(id) === promise) m.delete(id)
+  }
+  promise.then(forget, forget)
+  return promise
+}
+
+// ---- SharedMap ------------------------------------------------------------------------------
+
+/** Runs the loader for a claim this process holds, then stores its value (or gives the claim back). */
+async function sharedLoad(map, key, loader, options, claim) {
+  let value
+  try {
+    value = await loader(key)
+  } catch (error) {
+    releaseQuietly(map, claim)
+    throw error
+  }
+  if (value === undefined) {
+    releaseQuietly(map, claim)
+    return undefined
+  }
+  try {
+    native.sharedMapFetchStore(map, key, claim, value, options)
+  } catch (error) {
+    // A value the map refuses (its type, its size, a full map): nothing is stored, the claim is
+    // given back, and the caller gets the error.
+    releaseQuietly(map, claim)
+    throw error
+  }
+  return value
+}
+
+function releaseQuietly(map, claim) {
+  try {
+    native.sharedMapFetchRelease(map, claim)
+  } catch {
+    // A closed handle: the claim ends at its deadline.
+  }
+}
+
+function refreshInBackground(map, key, loader, options, claim) {
+  sharedLoad(map, key, loader, options, claim).catch((error) => {
+    if (typeof options?.onRefreshError === 'function') options.onRefreshError(error)
+  })
+}
+
+/** Fetches waiting for another process's load, per handle, polled together by one timer. */
+const waiting = new Map()
+let pollTimer = null
+
+function addWaiter(w) {
+  const list = waiting.get(w.map)
+  if (list) list.push(w)
+  else waiting.set(w.map, [w])
+}
+
+/** One step for a waiter whose key is no longer pending; true if it must keep waiting. */
+function stepWaiter(w) {
+  let step
+  try {
+    step = native.sharedMapFetchStep(w.map, w.key, w.options, false)
+  } catch (error) {
+    w.reject(error)
+    return false
+  }
+  if (step[0] === FRESH || step[0] === STALE) {
+    if (step[0] === STALE && step[2] !== undefined) refreshInBackground(w.map, w.key, w.loader, w.options, step[2])
+    w.resolve(step[1])
+    return false
+  }
+  if (step[0] === LOAD) {
+    // The owner gave up (its loader failed or returned nothing, it died, or it overran its
+    // lockTimeout): load here.
+    sharedLoad(w.map, w.key, w.loader, w.options, step[2]).then(w.resolve, w.reject)
+    return false
+  }
+  return true
+}
+
+function poll() {
+  pollTimer = null
+  // Detached first: a loader started below may add waiters while this runs.
+  const lists = [...waiting]
+  waiting.clear()
+  for (const [map, list] of lists) {
+    let pending
+    try {
+      // One native call checks every waiting key of the handle (two lock-free reads each).
+      pending = native.sharedMapFetchPending(
+        map,
+        list.map((w) => w.key),
+      )
+    } catch (error) {
+      for (const w of list) w.reject(error)
+      continue
+    }
+    for (let i = 0; i < list.length; i++) if (pending[i] === 1 || stepWaiter(list[i])) addWaiter(list[i])
+  }
+  if (waiting.size > 0) pollTimer = setTimeout(poll, POLL_MS)
+}
+
+function waitForLoad(map, key, loader, options) {
+  return new Promise((resolve, reject) => {
+    addWaiter({ map, key, loader, options, resolve, reject })
+    if (pollTimer === null) pollTimer = setTimeout(poll, POLL_MS)
+  })
+}
+
+function sharedFetch(map, key, loader, options) {
+  if (typeof loader !== 'function') throw invalidLoader('SharedMap.fetch(key, loader, options)')
+  const id = keyId(key)
+  const pending = id === undefined ? undefined : inflight.get(map)?.get(id)
+  if (pending) return pending
+  const step = native.sharedMapFetchStep(map, key, options, true)
+  switch (step[0]) {
+    case FRESH:
+      return step[1]
+    case STALE:
+      if (step[2] !== undefined) refreshInBackground(map, key, loader, options, step[2])
+      return step[1]
+    case LOAD:
+      return track(map, id, sharedLoad(map, key, loader, options, step[2]))
+    default:
+      return track(map, id, waitForLoad(map, key, loader, options))
+  }
+}
+
+Object.defineProperty(SharedMap.prototype, 'fetch', {
+  configurable: true,
+  writable: true,
+  enumerable: false,
+  value: async function fetch(key, loader, options) {
+    return sharedFetch(this, key, loader, options)
+  },
+})
+
+// ---- LruCache -------------------------------------------------------------------------------
+
+function lruOptions(options) {
+  if (options === undefined || options === null) return { stale: 0, lockTimeout: LOCK_TIMEOUT_MS, ttl: undefined }
+  if (typeof options !== 'object') {
+    const error = new TypeError('LruCache.fetch(key, loader, options): options must be an object')
+    error.code = 'ERR_LRUKIT_INVALID_ARGUMENT'
+    throw error
+  }
+  const { ttl, staleWhileRevalidate = 0, lockTimeout = LOCK_TIMEOUT_MS } = options
+  for (const [name, v, code] of [
+    ...(ttl === undefined ? [] : [['ttl', ttl, 'ERR_LRUKIT_INVALID_TTL']]),
+    ['staleWhileRevalidate', staleWhileRevalidate, 'ERR_LRUKIT_INVALID_TTL'],
+    ['lockTimeout', lockTimeout, 'ERR_LRUKIT_INVALID_TIMEOUT'],
+  ]) {
+    if (typeof v !== 'number') {
+      const error = new TypeError(`${name} must be a number of ms`)
+      error.code = code
+      throw error
+    }
+    if (!(v >= 0) || (name === 'lockTimeout' && !(v >= 1 && v <= 2_147_483_647))) {
+      const error = new RangeError(`${name} must be ${name === 'lockTimeout' ? 'from 1 to 2147483647' : 'a non-negative number of'} ms, got ${v}`)
+      error.code = code
+      throw error
+    }
+  }
+  return { stale: staleWhileRevalidate, lockTimeout, ttl }
+}
+
+/** The loads in flight per cache: key id → { promise, startedAt }. */
+const lruLoads = new WeakMap()
+
+function lruLoad(cache, key, id, loader, o) {
+  let loads = lruLoads.get(cache)
+  if (!loads) lruLoads.set(cache, (loads = new Map()))
+  const load = { startedAt: cache.now(), promise: undefined }
+  load.promise = (async () => {
+    try {
+      const value = await loader(key)
+      if (value !== undefined) {
+        const setOptions = o.ttl === undefined ? undefined : { ttl: o.ttl === 0 || o.ttl === Infinity ? 0 : o.ttl + o.stale }
+        cache.set(key, value, setOptions)
+      }
+      return value
+    } finally {
+      if (loads.get(id) === load) loads.delete(id)
+    }
+  })()
+  if (id !== undefined) loads.set(id, load)
+  return load
+}
+
+function lruFetch(cache, key, loader, options) {
+  if (typeof loader !== 'function') throw invalidLoader('LruCache.fetch(key, loader, options)')
+  const o = lruOptions(options)
+  const id = keyId(key)
+  const inFlight = id === undefined ? undefined : lruLoads.get(cache)?.get(id)
+  const running = inFlight !== undefined && cache.now() - inFlight.startedAt < o.lockTimeout ? inFlight : undefined
+  if (cache.has(key)) {
+    const remaining = cache.getRemainingTTL(key)
+    const value = cache.get(key)
+    if (remaining > o.stale) return value
+    // Stale: returned at once; one refresh in flight per key.
+    if (running === undefined) lruLoad(cache, key, id, loader, o).promise.catch((error) => options?.onRefreshError?.(error))
+    return value
+  }
+  if (running !== undefined) return running.promise
+  return lruLoad(cache, key, id, loader, o).promise
+}
+
+Object.defineProperty(LruCache.prototype, 'fetch', {
+  configurable: true,
+  writable: true,
+  enumerable: false,
+  value: async function fetch(key, loader, options) {
+    return lruFetch(this, key, loader, options)
+  },
+})

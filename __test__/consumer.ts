@@ -5,6 +5,8 @@ import {
   LruCache,
   SharedMap,
   FlowTable,
+  type FetchLoader,
+  type FetchOptions,
   type LruEntry,
   type LruKey,
   type LruCacheOptions,
@@ -168,4 +170,19 @@ export const redisTierUsed: unknown[] = []
   new KeyvSharedMap(SharedMap.openOrCreate('app-l1', { memorySize: 2 ** 26 }), { memorySize: 1 })
   // @ts-expect-error tombstoneMs is a number of ms
   new KeyvSharedMap('app-l1', { invalidation: { url: 'redis://h', tombstoneMs: '1s' } })
+}
+
+// fetch: one loader call per key per host (SharedMap) / per cache (LruCache)
+export async function fetchUsed(map: SharedMap, lru: LruCache): Promise<unknown[]> {
+  const options: FetchOptions = { ttl: 60_000, staleWhileRevalidate: 5_000, lockTimeout: 2_000, onRefreshError: (e) => void e }
+  const page: string | undefined = await map.fetch('page:/', async (key) => `rendered ${String(key)}`, options)
+  const count: number | undefined = await map.fetch('n', () => 42)
+  const loader: FetchLoader<{ id: number }> = async () => ({ id: 1 })
+  const user: { id: number } | undefined = await lru.fetch('user:1', loader, { ttl: 1000 })
+  const remaining: number = lru.getRemainingTTL('user:1')
+  // @ts-expect-error the loader is required
+  await map.fetch('k')
+  // @ts-expect-error staleWhileRevalidate is a number of ms
+  await lru.fetch('k', () => 1, { staleWhileRevalidate: '5s' })
+  return [page, count, user, remaining]
 }

@@ -51,12 +51,40 @@ export interface LruCache extends Iterable<[Key, unknown]> {
   getMany(keys: ReadonlyArray<Key>): unknown[]
   /** Stores many `[key, value]` pairs in one native call, in order. Returns the cache. */
   setMany(entries: ReadonlyArray<readonly [Key, unknown]>): this
+  /**
+   * The value of `key`, loading it with `loader(key)` on a miss. Concurrent fetches of one key share
+   * one loader call. A value whose TTL has run out but is within `staleWhileRevalidate` is returned at
+   * once and refreshed in the background. A loader that returns `undefined` stores nothing; one that
+   * throws rejects its callers and stores nothing.
+   */
+  fetch<V = unknown>(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
 }
 
 /** A value SharedMap and FlowTable store natively (outside the JavaScript heap); objects and arrays only with `{ json: true }`. */
 export type StoredValue = string | number | bigint | boolean | null | Uint8Array | object
 /** Alias of `StoredValue`. */
 export type SharedValue = StoredValue
+
+/** The loader of `fetch`: called with the key on a miss; its value (or promise of one) is stored and returned. */
+export type FetchLoader<V> = (key: Key) => V | undefined | PromiseLike<V | undefined>
+
+/** Options for `fetch` (`SharedMap` and `LruCache`). */
+export interface FetchOptions {
+  /** Time-to-live in ms of a loaded value; omitted = the structure's default TTL, `Infinity` = never expires. */
+  ttl?: number
+  /**
+   * How long (ms) past its `ttl` a value may still be returned at once while one caller refreshes it in
+   * the background (the value is kept `ttl + staleWhileRevalidate`); default 0.
+   */
+  staleWhileRevalidate?: number
+  /**
+   * How long (ms) a loader may run before another caller stops waiting for it and loads itself (for
+   * `SharedMap`: another process takes the load over); an integer from 1 to 2147483647, default 10000.
+   */
+  lockTimeout?: number
+  /** Called with the error of a background refresh's loader (the stale value stays until its TTL). */
+  onRefreshError?: (error: unknown) => void
+}
 
 /** Options for `SharedMap` writes. */
 export interface SharedMapWriteOptions {
@@ -76,6 +104,17 @@ export interface SharedMapIncrOptions extends SharedMapWriteOptions {
  * generated class below. `SharedMap` iterates like a `Map`: `[key, value]` pairs.
  */
 export interface SharedMap extends Iterable<[Key, StoredValue]> {
+  /**
+   * The value of `key`, loading it with `loader(key)` on a miss, once per host: of all the processes
+   * that miss at once, exactly one runs its loader (its claim lives in the map: pid, start time,
+   * deadline); the others wait without blocking their event loop and resolve with the value it
+   * stores. A killed owner, or one past `lockTimeout`, is taken over by a waiter. A loader that throws
+   * rejects its own caller and the waiters retry by loading themselves. With `staleWhileRevalidate`, a
+   * value past its `ttl` is returned at once while one process refreshes it. A loader that returns
+   * `undefined` stores nothing; a value the map refuses (type, size, a full map) rejects with that
+   * error.
+   */
+  fetch<V extends StoredValue = StoredValue>(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
   /** The value (a copy, with its own type), or `undefined` when missing or expired. Marks it recently used. */
   get(key: Key): StoredValue | undefined
   /**

@@ -288,6 +288,22 @@ impl JsLruCache {
     }
   }
 
+  /// Milliseconds until `key`'s entry expires on the cache's clock:
+  /// `Infinity` for an entry without a TTL, 0 when missing or expired (as
+  /// lru-cache's `getRemainingTTL`). Does not change recency.
+  #[napi(js_name = "getRemainingTTL", ts_args_type = "key: Key")]
+  pub fn get_remaining_ttl(&self, env: &Env, key: Unknown) -> Result<f64> {
+    let mut state = self.state(env)?;
+    let state = &mut *state;
+    let now = state.inner.now();
+    let k = state.scratch.encode(env, &key)?;
+    Ok(match state.inner.peek(k) {
+      Some(entry) if entry.expires_at == f64::INFINITY => f64::INFINITY,
+      Some(entry) => (entry.expires_at - now).max(0.0),
+      None => 0.0,
+    })
+  }
+
   /// Reclaims every expired entry now; returns how many were removed. O(size).
   #[napi]
   pub fn purge_stale(&self, env: &Env) -> Result<u32> {

@@ -42,7 +42,7 @@ use crate::typed_value::{prepare_value, value_ref};
 /// argument validation.
 #[napi(js_name = "SharedMap")]
 pub struct JsSharedMap {
-  shared: Rc<MapShared>,
+  pub(crate) shared: Rc<MapShared>,
 }
 
 pub(crate) struct MapShared {
@@ -380,4 +380,15 @@ pub fn debug_lock_ranges(env: &Env, map: &JsSharedMap) -> Result<Vec<Vec<f64>>> 
       .map(|(offset, len)| vec![offset as f64, len as f64])
       .collect(),
   )
+}
+
+/// Test support, not API (exported by `native.js` only): fixes `map`'s
+/// clock (this handle only) at `ms` since the epoch, or back to the wall
+/// clock with `null`, so TTL tests never sleep.
+#[napi(skip_typescript)]
+#[cfg_attr(test, allow(dead_code))] // only called from JavaScript
+pub fn debug_set_clock(env: &Env, map: &JsSharedMap, ms: Option<f64>) -> Result<()> {
+  let ms = ms.map(|t| t.max(1.0) as u64);
+  map.shared.state(env)?.map().debug_set_clock(ms);
+  Ok(())
 }

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use lrukit_shm_map::codec::key::TAG_BYTES_LEN;
-use lrukit_shm_map::{limits, Eviction, Options};
+use lrukit_shm_map::{limits, Eviction, FetchOptions, Options};
 use napi::{
   bindgen_prelude::{JsObjectValue, Object},
   Env, Result, Unknown, ValueType,
@@ -137,6 +137,34 @@ fn read_create_options(env: &Env, v: &Unknown, what: &str) -> Result<SharedMapOp
     json: options::boolean(env, &o, "json")?,
     lock_timeout: options::number(env, &o, "lockTimeout", errors::INVALID_TIMEOUT)?,
   })
+}
+
+/// The options of `fetch` (`FetchOptions` in types/header.d.ts): the crate's
+/// [`FetchOptions`].
+pub(crate) fn fetch(env: &Env, v: &Unknown) -> Result<FetchOptions> {
+  let mut out = FetchOptions {
+    ttl_ms: None,
+    stale_ms: 0,
+    lock_timeout_ms: limits::FETCH_LOCK_TIMEOUT.as_millis() as u64,
+  };
+  let Some(o) = options::object(env, v, "map.fetch(key, loader, options)", false)? else {
+    return Ok(out);
+  };
+  out.ttl_ms = ttl(env, v)?;
+  if let Some(ms) = options::number(env, &o, "staleWhileRevalidate", errors::INVALID_TTL)? {
+    if ms.is_nan() || !(0.0..=EXACT_INTEGERS).contains(&ms) {
+      return Err(errors::range_error(
+        env,
+        errors::INVALID_TTL,
+        &format!("staleWhileRevalidate must be a number of ms from 0 to 2^53, got {ms}"),
+      ));
+    }
+    out.stale_ms = ms.ceil() as u64;
+  }
+  if let Some(ms) = options::number(env, &o, "lockTimeout", errors::INVALID_TIMEOUT)? {
+    out.lock_timeout_ms = lock_timeout(env, Some(ms))?.as_millis() as u64;
+  }
+  Ok(out)
 }
 
 /// Reads the optional options of `open`.
