@@ -1,5 +1,5 @@
 'use strict'
-// lrukit's public surface: the three classes. `native.js` is the loader napi-rs generates for this
+// lrukit's public surface: the three classes and `isLrukitError`. `native.js` is the loader napi-rs generates for this
 // platform's binary; it also carries what is not public (the benchmark probes `noop` and `echo`,
 // the native steps of `fetch`, the loader's own markers), so only the classes are exported from
 // here.
@@ -22,6 +22,59 @@ const { FlowTable, LruCache, SharedMap } = native
 exports.LruCache = LruCache
 exports.SharedMap = SharedMap
 exports.FlowTable = FlowTable
+exports.isLrukitError = isLrukitError
+
+// README "Errors" is the one list of codes (copied here by scripts/error-codes.mjs).
+// <error-codes>
+const ERROR_CODES = new Set([
+  'ERR_LRUKIT_INVALID_ARGUMENT',
+  'ERR_LRUKIT_INVALID_CAPACITY',
+  'ERR_LRUKIT_INVALID_TTL',
+  'ERR_LRUKIT_INVALID_TIMESTAMP',
+  'ERR_LRUKIT_INVALID_TIMEOUT',
+  'ERR_LRUKIT_INVALID_ENGINE',
+  'ERR_LRUKIT_INVALID_KEY',
+  'ERR_LRUKIT_INVALID_VALUE',
+  'ERR_LRUKIT_FULL',
+  'ERR_LRUKIT_REENTRANT',
+  'ERR_LRUKIT_OUT_OF_MEMORY',
+  'ERR_LRUKIT_MISSING_PEER',
+  'EEXIST',
+  'ENOENT',
+  'EPERM',
+  'EUNINIT',
+  'EINCOMPAT',
+  'EINVAL',
+  'ENAME',
+  'EFULL',
+  'EKEYTOOLONG',
+  'EVALUETOOLONG',
+  'ETYPE',
+  'ERANGE',
+  'ECORRUPT',
+  'ETIMEDOUT',
+  'EIO',
+  'ECLOSED',
+])// </error-codes>
+
+/** Whether `error` is an error lrukit threw (with `code`: with that code). */
+function isLrukitError(error, code) {
+  return error instanceof Error && typeof error.code === 'string' && ERROR_CODES.has(error.code) && (code === undefined || error.code === code)
+}
+
+// `using map = SharedMap.open(name)` / `using table = new FlowTable(options)`: disposing closes.
+if (typeof Symbol.dispose === 'symbol') {
+  for (const C of [SharedMap, FlowTable]) {
+    Object.defineProperty(C.prototype, Symbol.dispose, {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: function dispose() {
+        this.close()
+      },
+    })
+  }
+}
 
 /** What a native fetch step found (`crates/lrukit-napi/src/shared_map_fetch.rs`). */
 const FRESH = 0

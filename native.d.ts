@@ -7,9 +7,9 @@ export type Key = string | number | bigint | Uint8Array
 export type LruKey = Key
 
 /** An entry as returned by `popLru()` and `peekLru()`. */
-export interface LruEntry {
-  key: Key
-  value: unknown
+export interface LruEntry<K extends Key = Key, V = unknown> {
+  key: K
+  value: V
   /** Insert timestamp: the cache's clock at `set` (`Date.now()`, or `now()` of a `clock: 'manual'` cache) unless `set` was given one. */
   timestamp: number
 }
@@ -27,46 +27,57 @@ export interface LruSetOptions {
  * so their types are declared here and merged into the generated class below.
  * `LruCache` iterates like a `Map`: `[key, value]` pairs, most recently used first.
  */
-export interface LruCache extends Iterable<[Key, unknown]> {
+export interface LruCache<K extends Key = Key, V = unknown> extends Iterable<[K, V]> {
   /** The value for `key`, marked most recently used; `undefined` when missing or expired. */
-  get(key: Key): unknown
+  get(key: K): V | undefined
   /** Like `get` but does not change recency. */
-  peek(key: Key): unknown
+  peek(key: K): V | undefined
   /** True when `key` is present and not expired (does not change recency). */
-  has(key: Key): boolean
+  has(key: K): boolean
   /**
    * Stores `value` under `key` as the most recently used entry, updating an existing entry in place.
    * A full cache evicts its least recently used entry first. Returns the cache.
    * An unbounded cache that cannot grow (its next table would exceed physical memory, or the
    * allocator refuses it) throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY` and stores nothing.
    */
-  set(key: Key, value: unknown, options?: LruSetOptions): this
+  set(key: K, value: V, options?: LruSetOptions): this
   /** Removes `key`; true when a live entry was removed. */
-  delete(key: Key): boolean
+  delete(key: K): boolean
   /**
    * Looks up many keys in one native call; values in order, `undefined` for misses. Promotes like `get`.
    * Every key is read into a native buffer first (its bytes plus about 8 per key); a buffer that cannot
    * be allocated throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
    */
-  getMany(keys: ReadonlyArray<Key>): unknown[]
+  getMany(keys: ReadonlyArray<K>): Array<V | undefined>
   /** Stores many `[key, value]` pairs in one native call, in order. Returns the cache. */
-  setMany(entries: ReadonlyArray<readonly [Key, unknown]>): this
+  setMany(entries: ReadonlyArray<readonly [K, V]>): this
   /**
    * The value of `key`, loading it with `loader(key)` on a miss. Concurrent fetches of one key share
    * one loader call. A value whose TTL has run out but is within `staleWhileRevalidate` is returned at
    * once and refreshed in the background. A loader that returns `undefined` stores nothing; one that
    * throws rejects its callers and stores nothing.
    */
-  fetch<V = unknown>(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
+  fetch(key: K, loader: FetchLoader<V, K>, options?: FetchOptions): Promise<V | undefined>
 }
 
+/** The values SharedMap and FlowTable store natively, each with its own type, on any handle. */
+export type SharedPrimitive = string | number | bigint | boolean | null | Uint8Array
 /** A value SharedMap and FlowTable store natively (outside the JavaScript heap); objects and arrays only with `{ json: true }`. */
-export type StoredValue = string | number | bigint | boolean | null | Uint8Array | object
+export type StoredValue = SharedPrimitive | object
+/**
+ * What a map or table typed with values `V` needs in its options: `{ json: true }` when `V` includes
+ * objects or arrays (they are stored as JSON), nothing otherwise (or when `V` is the untyped default).
+ */
+export type JsonOption<V> = StoredValue extends V ? {} : [V] extends [SharedPrimitive] ? {} : { json: true }
+/** The arguments after the name of `SharedMap.open<V>`: the options, required with `{ json: true }` when `V` includes objects. */
+export type SharedMapOpenArgs<V> = JsonOption<V> extends { json: true }
+  ? [options: SharedMapOpenOptions & { json: true }]
+  : [options?: SharedMapOpenOptions | undefined | null]
 /** Alias of `StoredValue`. */
 export type SharedValue = StoredValue
 
 /** The loader of `fetch`: called with the key on a miss; its value (or promise of one) is stored and returned. */
-export type FetchLoader<V> = (key: Key) => V | undefined | PromiseLike<V | undefined>
+export type FetchLoader<V, K extends Key = Key> = (key: K) => V | undefined | PromiseLike<V | undefined>
 
 /** Options for `fetch` (`SharedMap` and `LruCache`). */
 export interface FetchOptions {
@@ -103,7 +114,7 @@ export interface SharedMapIncrOptions extends SharedMapWriteOptions {
  * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
  * generated class below. `SharedMap` iterates like a `Map`: `[key, value]` pairs.
  */
-export interface SharedMap extends Iterable<[Key, StoredValue]> {
+export interface SharedMap<V extends StoredValue = StoredValue> extends Iterable<[Key, V]> {
   /**
    * The value of `key`, loading it with `loader(key)` on a miss, once per host: of all the processes
    * that miss at once, exactly one runs its loader (its claim lives in the map: pid, start time,
@@ -114,26 +125,28 @@ export interface SharedMap extends Iterable<[Key, StoredValue]> {
    * `undefined` stores nothing; a value the map refuses (type, size, a full map) rejects with that
    * error.
    */
-  fetch<V extends StoredValue = StoredValue>(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
+  fetch(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
   /** The value (a copy, with its own type), or `undefined` when missing or expired. Marks it recently used. */
-  get(key: Key): StoredValue | undefined
+  get(key: Key): V | undefined
   /**
    * `get` for many keys in one call: the values in order, `undefined` for misses (hits, misses and
    * recency as for `get`). The lookups of each few keys start together, so their memory accesses overlap.
    */
-  getMany(keys: Key[]): Array<StoredValue | undefined>
+  getMany(keys: ReadonlyArray<Key>): Array<V | undefined>
   /** Like `get` without touching recency or the hit/miss counters. */
-  peek(key: Key): StoredValue | undefined
+  peek(key: Key): V | undefined
   /** True when `key` is present and not expired. */
   has(key: Key): boolean
   /** Stores `value`; true when stored. Throws `EFULL` when the map evicts nothing (`eviction: 'none'`) and is full. */
-  set(key: Key, value: StoredValue, options?: SharedMapWriteOptions): boolean
+  set(key: Key, value: V, options?: SharedMapWriteOptions): boolean
   /** Stores `value` only if `key` is absent (or expired); true when stored. */
-  add(key: Key, value: StoredValue, options?: SharedMapWriteOptions): boolean
+  add(key: Key, value: V, options?: SharedMapWriteOptions): boolean
   /** Adds `delta` (default 1) atomically across processes and returns the new value. */
   incr(key: Key, delta?: number, options?: SharedMapIncrOptions): number | bigint
   /** Removes `key`; true when a live entry was removed. */
   delete(key: Key): boolean
+  /** `close()`, for `using map = SharedMap.open(name)` (explicit resource management). */
+  [Symbol.dispose](): void
 }
 
 /**
@@ -141,40 +154,34 @@ export interface SharedMap extends Iterable<[Key, StoredValue]> {
  * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
  * generated class below.
  */
-export interface FlowTable {
+export interface FlowTable<K extends Key = Key, V extends StoredValue = StoredValue> {
   /** Stores `value` for `key` and refreshes its idle timer; `timeout` (ms) overrides the table's. Returns the table. */
-  set(key: Key, value: StoredValue, options?: { timeout?: number }): this
+  set(key: K, value: V, options?: { timeout?: number }): this
   /** The value, or `undefined` when missing or idle past its timeout. Does not refresh the timer. */
-  get(key: Key): StoredValue | undefined
+  get(key: K): V | undefined
   /** Like `get`, and refreshes the idle timer. */
-  getAndTouch(key: Key): StoredValue | undefined
+  getAndTouch(key: K): V | undefined
   /** True when `key` is present and not idle past its timeout. */
-  has(key: Key): boolean
+  has(key: K): boolean
   /** Refreshes `key`'s idle timer (one store, O(1)); false when missing. */
-  touch(key: Key): boolean
+  touch(key: K): boolean
   /**
    * `touch` for every key in one call: 1 where the key was live (and was touched), 0 where it is
    * missing or idle past its timeout. The wheel engine groups the keys by shard and overlaps their
    * memory accesses; one call also saves the per-call boundary cost.
    */
-  touchMany(keys: Key[]): Uint8Array
+  touchMany(keys: ReadonlyArray<K>): Uint8Array
   /**
    * Stores `[key, value]` pairs in order (a later pair for the same key wins), all with one idle
    * timeout; returns the table. Every pair is checked before anything is stored; `ERR_LRUKIT_FULL`
    * leaves the pairs before the refused one stored.
    */
-  setMany(entries: Array<[Key, StoredValue]>, options?: { timeout?: number }): this
+  setMany(entries: ReadonlyArray<readonly [K, V]>, options?: { timeout?: number }): this
   /** Removes `key`; true when a live entry was removed. */
-  delete(key: Key): boolean
+  delete(key: K): boolean
+  /** `close()`, for `using table = new FlowTable(options)` (explicit resource management). */
+  [Symbol.dispose](): void
 }
-
-/**
- * Which binding artifact the generated loader actually loaded: `'native'` for
- * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
- * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
- * can point the loader at a WASI artifact this package does not build itself.
- */
-export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
  * A map of per-flow state whose entries expire after an idle timeout, with
@@ -188,14 +195,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * `ERR_LRUKIT_INVALID_KEY`, `ERR_LRUKIT_INVALID_VALUE`, `ERR_LRUKIT_FULL`,
  * `ECLOSED` (README "Errors" lists every code).
  */
-export declare class FlowTable {
-  constructor(options: FlowTableOptions)
+export declare class FlowTable<K extends Key = Key, V extends StoredValue = StoredValue> {
+  constructor(options: FlowTableOptions<K, V> & JsonOption<V>)
   /**
    * The table named `name` for every worker_thread of this process: the
    * first call creates it with `options`, later calls (from any thread)
    * return a handle to the same table and ignore `options`.
    */
-  static shared(name: string, options: FlowTableOptions): FlowTable
+  static shared<K extends Key = Key, V extends StoredValue = StoredValue>(name: string, options: FlowTableOptions<K, V> & JsonOption<V>): FlowTable<K, V>
   /** Forgets the shared table `name` (handles keep working); false if unknown. */
   static unshare(name: string): boolean
   /** Number of entries (expired ones not yet reaped by `expire` included). */
@@ -205,7 +212,7 @@ export declare class FlowTable {
    * due), as of `now` (default: the table's clock). The work is bounded by
    * `max`: never an O(size) sweep.
    */
-  expire(options?: { now?: number; max?: number }): FlowExpired[]
+  expire(options?: { now?: number; max?: number }): FlowExpired<K, V>[]
   /**
    * Like `expire`, but only removes the entries and returns how many: for
    * callers that do not need them (a rate limiter), without making a
@@ -228,7 +235,6 @@ export declare class FlowTable {
   /** Removes every entry. */
   clear(): void
 }
-export type JsFlowTable = FlowTable
 
 /**
  * A fixed-capacity least-recently-used cache whose entries live in native
@@ -252,7 +258,7 @@ export type JsFlowTable = FlowTable
  * arguments, cannot be allocated; the message gives the bytes); `TypeError`
  * with code `ERR_LRUKIT_INVALID_KEY` or `ERR_LRUKIT_INVALID_ARGUMENT`.
  */
-export declare class LruCache {
+export declare class LruCache<K extends Key = Key, V = unknown> {
   constructor(options: LruCacheOptions)
   /**
    * Number of entries (expired entries not yet reclaimed included; call
@@ -267,18 +273,18 @@ export declare class LruCache {
    * Removes and returns the least recently used entry as
    * `{ key, value, timestamp }`, or `undefined` when empty. O(1).
    */
-  popLru(): LruEntry | undefined
+  popLru(): LruEntry<K, V> | undefined
   /**
    * The least recently used entry as `{ key, value, timestamp }` without
    * removing it, or `undefined` when empty. O(1).
    */
-  peekLru(): LruEntry | undefined
+  peekLru(): LruEntry<K, V> | undefined
   /**
    * Milliseconds until `key`'s entry expires on the cache's clock:
    * `Infinity` for an entry without a TTL, 0 when missing or expired (as
    * lru-cache's `getRemainingTTL`). Does not change recency.
    */
-  getRemainingTTL(key: Key): number
+  getRemainingTTL(key: K): number
   /** Reclaims every expired entry now; returns how many were removed. O(size). */
   purgeStale(): number
   /**
@@ -295,13 +301,12 @@ export declare class LruCache {
    */
   advanceTime(ms: number): number
   /** Live keys, most to least recently used (a snapshot). */
-  keys(): IterableIterator<Key>
+  keys(): IterableIterator<K>
   /** Live values, most to least recently used (a snapshot). */
-  values(): IterableIterator<unknown>
+  values(): IterableIterator<V>
   /** Live `[key, value]` pairs, most to least recently used (a snapshot). */
-  entries(): IterableIterator<[Key, unknown]>
+  entries(): IterableIterator<[K, V]>
 }
-export type JsLruCache = LruCache
 
 /**
  * A hash map with LRU eviction and TTLs in named shared memory, read and
@@ -316,9 +321,9 @@ export type JsLruCache = LruCache
  * `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
  * argument validation.
  */
-export declare class SharedMap {
+export declare class SharedMap<V extends StoredValue = StoredValue> {
   /** Creates a new map; throws with code `EEXIST` if the name exists. */
-  static create(name: string, options: SharedMapOptions): SharedMap
+  static create<V extends StoredValue = StoredValue>(name: string, options: SharedMapOptions & JsonOption<V>): SharedMap<V>
   /**
    * Opens an existing map; code `ENOENT` if missing, `EINCOMPAT` if its
    * layout or version differs from this build's, `EPERM` if another user
@@ -327,12 +332,12 @@ export declare class SharedMap {
    * it (`openOrCreate` takes such a segment over), `ETIMEDOUT` if a live
    * creator is still initialising it after `lockTimeout`.
    */
-  static open(name: string, options?: SharedMapOpenOptions | undefined | null): SharedMap
+  static open<V extends StoredValue = StoredValue>(name: string, ...options: SharedMapOpenArgs<V>): SharedMap<V>
   /**
    * Opens the map, creating it if needed; race-free when many processes
    * start at once (exactly one creates, the others wait until it is ready).
    */
-  static openOrCreate(name: string, options: SharedMapOptions): SharedMap
+  static openOrCreate<V extends StoredValue = StoredValue>(name: string, options: SharedMapOptions & JsonOption<V>): SharedMap<V>
   /**
    * Removes the name; processes that have the map open keep using it until
    * they close it. Returns false if the name did not exist.
@@ -352,7 +357,7 @@ export declare class SharedMap {
    * Replaces `key`'s value only if it currently equals `expected` (same
    * type and bytes); true when replaced.
    */
-  compareAndSet(key: Key, expected: StoredValue, value: StoredValue): boolean
+  compareAndSet(key: Key, expected: V, value: V): boolean
   /** Removes every entry (all processes see an empty map). */
   clear(): void
   /**
@@ -363,7 +368,7 @@ export declare class SharedMap {
   /** Keys (weakly consistent snapshot: each shard read consistently). */
   keys(): IterableIterator<Key>
   /** `[key, value]` pairs (weakly consistent snapshot). */
-  entries(): IterableIterator<[Key, StoredValue]>
+  entries(): IterableIterator<[Key, V]>
   /** Counters and sizes, totals over all processes. */
   stats(): SharedMapStats
   /** A full invariant check of every shard. */
@@ -383,28 +388,21 @@ export declare class SharedMap {
   /** Whether `close()` was called on this handle. */
   get closed(): boolean
 }
-export type JsSharedMap = SharedMap
-
-/**
- * Like [`noop`] but takes one key argument and returns it as-is, the minimum a
- * cache lookup has to pay at the boundary.
- */
-export declare function echo(value: unknown): unknown
 
 /**
  * An entry returned by `expire()` and passed to `onExpire`. Only its
  * TypeScript declaration is generated from this; the objects are made by
  * `expired_to_js`.
  */
-export interface FlowExpired {
-  key: Key
-  value: StoredValue
+export interface FlowExpired<K extends Key = Key, V extends StoredValue = StoredValue> {
+  key: K
+  value: V
   /** Clock reading (ms) of the entry's last set/touch. */
   lastSeen: number
 }
 
 /** Options for `new FlowTable(options)` and `FlowTable.shared(name, options)`. */
-export interface FlowTableOptions {
+export interface FlowTableOptions<K extends Key = Key, V extends StoredValue = StoredValue> {
   /** Idle timeout in ms for entries set without their own. */
   timeout: number
   /** Maximum number of entries; omitted = unbounded. */
@@ -432,7 +430,7 @@ export interface FlowTableOptions {
    * `FlowTable.shared`, each handle may pass its own: every expired entry
    * goes to exactly one of them.
    */
-  onExpire?: (entries: FlowExpired[]) => void
+  onExpire?: (entries: FlowExpired<K, V>[]) => void
   /**
    * How often (ms) the `onExpire` timer runs: default `timeout / 10`,
    * clamped to 10..1000. Entries are reported at most this late.
@@ -474,12 +472,6 @@ export interface LruCacheOptions {
    */
   clock?: 'system' | 'manual'
 }
-
-/**
- * Does nothing. Exists so benchmarks can show the cost of crossing the
- * JavaScript ↔ native boundary on its own.
- */
-export declare function noop(): void
 
 /** `stats().evictionsByReason`. */
 export interface SharedMapEvictions {

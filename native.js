@@ -841,5 +841,3 @@ module.exports.LruCache = nativeBinding.LruCache
 module.exports.JsLruCache = nativeBinding.JsLruCache
 module.exports.SharedMap = nativeBinding.SharedMap
 module.exports.JsSharedMap = nativeBinding.JsSharedMap
-module.exports.echo = nativeBinding.echo
-module.exports.noop = nativeBinding.noop

@@ -173,16 +173,17 @@ export const redisTierUsed: unknown[] = []
 }
 
 // fetch: one loader call per key per host (SharedMap) / per cache (LruCache)
-export async function fetchUsed(map: SharedMap, lru: LruCache): Promise<unknown[]> {
+export async function fetchUsed(map: SharedMap<string>, lru: LruCache<string, { id: number }>): Promise<unknown[]> {
   const options: FetchOptions = { ttl: 60_000, staleWhileRevalidate: 5_000, lockTimeout: 2_000, onRefreshError: (e) => void e }
   const page: string | undefined = await map.fetch('page:/', async (key) => `rendered ${String(key)}`, options)
-  const count: number | undefined = await map.fetch('n', () => 42)
-  const loader: FetchLoader<{ id: number }> = async () => ({ id: 1 })
+  const loader: FetchLoader<{ id: number }, string> = async (key) => ({ id: key.length })
   const user: { id: number } | undefined = await lru.fetch('user:1', loader, { ttl: 1000 })
   const remaining: number = lru.getRemainingTTL('user:1')
   // @ts-expect-error the loader is required
   await map.fetch('k')
+  // @ts-expect-error the loader must produce the map's value type
+  await map.fetch('n', () => 42)
   // @ts-expect-error staleWhileRevalidate is a number of ms
-  await lru.fetch('k', () => 1, { staleWhileRevalidate: '5s' })
-  return [page, count, user, remaining]
+  await lru.fetch('k', loader, { staleWhileRevalidate: '5s' })
+  return [page, user, remaining]
 }

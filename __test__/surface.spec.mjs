@@ -1,4 +1,4 @@
-// The package's public surface is exactly the three classes and their types: what the generated
+// The package's public surface is exactly the three classes, `isLrukitError` and their types: what the generated
 // loader carries beyond them (benchmark probes, loader markers, napi-rs's aliases of the Rust
 // struct names) stays off `lrukit`, and every public type the generated declarations gain is
 // re-exported by index.d.ts.
@@ -13,12 +13,13 @@ import { test } from './test.framework.mjs'
 
 const require = createRequire(import.meta.url)
 const root = fileURLToPath(new URL('..', import.meta.url))
-const PUBLIC = ['FlowTable', 'LruCache', 'SharedMap']
+const CLASSES = ['FlowTable', 'LruCache', 'SharedMap']
+const PUBLIC = [...CLASSES, 'isLrukitError']
 /** Declarations of native.d.ts that are not the package's API. */
 const INTERNAL = new Set(['noop', 'echo', '__napiBindingTarget'])
 const isInternal = (name) => INTERNAL.has(name) || /^Js[A-Z]/.test(name)
 
-test('lrukit exports the three classes and nothing else (CommonJS and ESM)', (t) => {
+test('lrukit exports the three classes and isLrukitError, nothing else (CommonJS and ESM)', (t) => {
   t.deepEqual(Object.keys(require('lrukit')).sort(), PUBLIC)
   // Node 23+ also gives an imported CommonJS module a 'module.exports' export
   t.deepEqual(Object.keys(esm).filter((k) => k !== 'default' && k !== 'module.exports').sort(), PUBLIC)
@@ -76,7 +77,7 @@ test('every method, getter and static each class has at runtime is declared in i
     FlowTable: new (require('lrukit').FlowTable)({ timeout: 1000 }),
   }
   try {
-    for (const cls of PUBLIC) {
+    for (const cls of CLASSES) {
       const declared = await declaredMembers(cls)
       const actual = runtimeMembers(require('lrukit')[cls], made[cls])
       t.deepEqual(actual.instance, declared.instance, `${cls}: instance members at runtime vs declared`)
@@ -87,4 +88,29 @@ test('every method, getter and static each class has at runtime is declared in i
     SharedMapForSurface.unlink(name)
     made.FlowTable.close()
   }
+})
+
+test('isLrukitError narrows on lrukit codes only; handles are disposable', (t) => {
+  const { LruCache, SharedMap, FlowTable, isLrukitError } = require('lrukit')
+  let thrown
+  try {
+    new LruCache({ capacity: -1 })
+  } catch (e) {
+    thrown = e
+  }
+  t.true(isLrukitError(thrown))
+  t.true(isLrukitError(thrown, 'ERR_LRUKIT_INVALID_CAPACITY'))
+  t.false(isLrukitError(thrown, 'EFULL'))
+  t.false(isLrukitError(Object.assign(new Error('x'), { code: 'ENOTACODE' })))
+  t.false(isLrukitError({ code: 'EFULL', message: 'not an Error' }))
+  const name = `disp${process.pid.toString(36)}`
+  SharedMap.unlink(name)
+  const map = SharedMap.create(name, { capacity: 4 })
+  const table = new FlowTable({ timeout: 1000 })
+  t.is(typeof Symbol.dispose, 'symbol', 'this runtime has Symbol.dispose')
+  map[Symbol.dispose]()
+  table[Symbol.dispose]()
+  t.true(map.closed)
+  t.true(table.closed)
+  SharedMap.unlink(name)
 })

@@ -2,7 +2,7 @@
 // them through its bridge). Keyv itself is not needed to type-check these declarations.
 import { EventEmitter } from 'node:events'
 
-import type { LruCache, LruCacheOptions, SharedMap, SharedMapOptions } from '../index'
+import type { LruCache, LruCacheOptions, SharedMap, SharedMapOptions, StoredValue } from '../index'
 
 /**
  * What a store holds for Keyv: its serialized string by default, or its `{ value, expires }`
@@ -23,15 +23,15 @@ export interface KeyvLrukitEntry {
  * as a failure (`set` → `false`, `get` → `undefined`, ...). Without an `'error'` listener the
  * call rejects with the error instead, as emitting `'error'` throws.
  */
-declare abstract class KeyvLrukitStore extends EventEmitter {
+declare abstract class KeyvLrukitStore<V = unknown> extends EventEmitter {
   /** The options the adapter was made with (Keyv reads them). */
   opts: Record<string, unknown>
   /** Set by Keyv 5: `clear()` and `iterator()` act on the keys that start with `${namespace}:`. */
   namespace: string | undefined
   /** The stored value as Keyv handed it over, or `undefined` (missing or expired). */
-  get<Value = unknown>(key: string): Promise<KeyvStoredData<Value>>
+  get<Value = V>(key: string): Promise<KeyvStoredData<Value>>
   /** `get` for many keys: values in order, `undefined` for misses. */
-  getMany<Value = unknown>(keys: string[]): Promise<Array<KeyvStoredData<Value | undefined>>>
+  getMany<Value = V>(keys: string[]): Promise<Array<KeyvStoredData<Value | undefined>>>
   has(key: string): Promise<boolean>
   /**
    * Stores `value`; `ttl` in ms (`undefined`/`0`: the store's default TTL, none unless configured;
@@ -53,7 +53,7 @@ declare abstract class KeyvLrukitStore extends EventEmitter {
    * empty), keys as stored. Keyv 5 does not call it (its `keyv.iterator` is only for a `Map` or
    * the SQL, Mongo, Redis, Valkey and etcd adapters); Keyv 6's bridge does.
    */
-  iterator<Value = unknown>(namespace?: string): AsyncGenerator<[string, Awaited<Value> | undefined], void>
+  iterator<Value = V>(namespace?: string): AsyncGenerator<[string, Awaited<Value> | undefined], void>
   disconnect(): Promise<void>
 }
 
@@ -126,11 +126,11 @@ export interface KeyvSharedMapInvalidateEvent {
  * open. With `invalidation`, every set, delete and clear publishes its key on Redis and the keys
  * other hosts publish are dropped from the map; `disconnect()` also closes the Redis connections.
  */
-export declare class KeyvSharedMap extends KeyvLrukitStore {
+export declare class KeyvSharedMap<V extends StoredValue = StoredValue> extends KeyvLrukitStore<V> {
   constructor(name: string, options?: KeyvSharedMapOptions)
-  constructor(map: SharedMap, options?: { invalidation?: KeyvSharedMapInvalidationOptions | undefined })
+  constructor(map: SharedMap<V>, options?: { invalidation?: KeyvSharedMapInvalidationOptions | undefined })
   /** The SharedMap handle (`stats()`, `verify()`, ...). */
-  readonly map: SharedMap
+  readonly map: SharedMap<V>
   /** The invalidation's channel, map id, connection and counters; null without `invalidation`. */
   readonly invalidation: KeyvSharedMapInvalidationState | null
   /**
@@ -148,11 +148,11 @@ export declare class KeyvSharedMap extends KeyvLrukitStore {
  * defaults to 10,000); `new KeyvLruCache(cache)` uses an existing one. `disconnect()` empties a
  * cache the adapter made and leaves a given one alone.
  */
-export declare class KeyvLruCache extends KeyvLrukitStore {
+export declare class KeyvLruCache<V = unknown> extends KeyvLrukitStore<V> {
   constructor(options?: Partial<LruCacheOptions>)
-  constructor(cache: LruCache)
+  constructor(cache: LruCache<string, V>)
   /** The LruCache (`size`, `popLru()`, ...). */
-  readonly cache: LruCache
+  readonly cache: LruCache<string, V>
 }
 
 export {}

@@ -7,9 +7,9 @@ export type Key = string | number | bigint | Uint8Array
 export type LruKey = Key
 
 /** An entry as returned by `popLru()` and `peekLru()`. */
-export interface LruEntry {
-  key: Key
-  value: unknown
+export interface LruEntry<K extends Key = Key, V = unknown> {
+  key: K
+  value: V
   /** Insert timestamp: the cache's clock at `set` (`Date.now()`, or `now()` of a `clock: 'manual'` cache) unless `set` was given one. */
   timestamp: number
 }
@@ -27,46 +27,57 @@ export interface LruSetOptions {
  * so their types are declared here and merged into the generated class below.
  * `LruCache` iterates like a `Map`: `[key, value]` pairs, most recently used first.
  */
-export interface LruCache extends Iterable<[Key, unknown]> {
+export interface LruCache<K extends Key = Key, V = unknown> extends Iterable<[K, V]> {
   /** The value for `key`, marked most recently used; `undefined` when missing or expired. */
-  get(key: Key): unknown
+  get(key: K): V | undefined
   /** Like `get` but does not change recency. */
-  peek(key: Key): unknown
+  peek(key: K): V | undefined
   /** True when `key` is present and not expired (does not change recency). */
-  has(key: Key): boolean
+  has(key: K): boolean
   /**
    * Stores `value` under `key` as the most recently used entry, updating an existing entry in place.
    * A full cache evicts its least recently used entry first. Returns the cache.
    * An unbounded cache that cannot grow (its next table would exceed physical memory, or the
    * allocator refuses it) throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY` and stores nothing.
    */
-  set(key: Key, value: unknown, options?: LruSetOptions): this
+  set(key: K, value: V, options?: LruSetOptions): this
   /** Removes `key`; true when a live entry was removed. */
-  delete(key: Key): boolean
+  delete(key: K): boolean
   /**
    * Looks up many keys in one native call; values in order, `undefined` for misses. Promotes like `get`.
    * Every key is read into a native buffer first (its bytes plus about 8 per key); a buffer that cannot
    * be allocated throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
    */
-  getMany(keys: ReadonlyArray<Key>): unknown[]
+  getMany(keys: ReadonlyArray<K>): Array<V | undefined>
   /** Stores many `[key, value]` pairs in one native call, in order. Returns the cache. */
-  setMany(entries: ReadonlyArray<readonly [Key, unknown]>): this
+  setMany(entries: ReadonlyArray<readonly [K, V]>): this
   /**
    * The value of `key`, loading it with `loader(key)` on a miss. Concurrent fetches of one key share
    * one loader call. A value whose TTL has run out but is within `staleWhileRevalidate` is returned at
    * once and refreshed in the background. A loader that returns `undefined` stores nothing; one that
    * throws rejects its callers and stores nothing.
    */
-  fetch<V = unknown>(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
+  fetch(key: K, loader: FetchLoader<V, K>, options?: FetchOptions): Promise<V | undefined>
 }
 
+/** The values SharedMap and FlowTable store natively, each with its own type, on any handle. */
+export type SharedPrimitive = string | number | bigint | boolean | null | Uint8Array
 /** A value SharedMap and FlowTable store natively (outside the JavaScript heap); objects and arrays only with `{ json: true }`. */
-export type StoredValue = string | number | bigint | boolean | null | Uint8Array | object
+export type StoredValue = SharedPrimitive | object
+/**
+ * What a map or table typed with values `V` needs in its options: `{ json: true }` when `V` includes
+ * objects or arrays (they are stored as JSON), nothing otherwise (or when `V` is the untyped default).
+ */
+export type JsonOption<V> = StoredValue extends V ? {} : [V] extends [SharedPrimitive] ? {} : { json: true }
+/** The arguments after the name of `SharedMap.open<V>`: the options, required with `{ json: true }` when `V` includes objects. */
+export type SharedMapOpenArgs<V> = JsonOption<V> extends { json: true }
+  ? [options: SharedMapOpenOptions & { json: true }]
+  : [options?: SharedMapOpenOptions | undefined | null]
 /** Alias of `StoredValue`. */
 export type SharedValue = StoredValue
 
 /** The loader of `fetch`: called with the key on a miss; its value (or promise of one) is stored and returned. */
-export type FetchLoader<V> = (key: Key) => V | undefined | PromiseLike<V | undefined>
+export type FetchLoader<V, K extends Key = Key> = (key: K) => V | undefined | PromiseLike<V | undefined>
 
 /** Options for `fetch` (`SharedMap` and `LruCache`). */
 export interface FetchOptions {
@@ -103,7 +114,7 @@ export interface SharedMapIncrOptions extends SharedMapWriteOptions {
  * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
  * generated class below. `SharedMap` iterates like a `Map`: `[key, value]` pairs.
  */
-export interface SharedMap extends Iterable<[Key, StoredValue]> {
+export interface SharedMap<V extends StoredValue = StoredValue> extends Iterable<[Key, V]> {
   /**
    * The value of `key`, loading it with `loader(key)` on a miss, once per host: of all the processes
    * that miss at once, exactly one runs its loader (its claim lives in the map: pid, start time,
@@ -114,26 +125,28 @@ export interface SharedMap extends Iterable<[Key, StoredValue]> {
    * `undefined` stores nothing; a value the map refuses (type, size, a full map) rejects with that
    * error.
    */
-  fetch<V extends StoredValue = StoredValue>(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
+  fetch(key: Key, loader: FetchLoader<V>, options?: FetchOptions): Promise<V | undefined>
   /** The value (a copy, with its own type), or `undefined` when missing or expired. Marks it recently used. */
-  get(key: Key): StoredValue | undefined
+  get(key: Key): V | undefined
   /**
    * `get` for many keys in one call: the values in order, `undefined` for misses (hits, misses and
    * recency as for `get`). The lookups of each few keys start together, so their memory accesses overlap.
    */
-  getMany(keys: Key[]): Array<StoredValue | undefined>
+  getMany(keys: ReadonlyArray<Key>): Array<V | undefined>
   /** Like `get` without touching recency or the hit/miss counters. */
-  peek(key: Key): StoredValue | undefined
+  peek(key: Key): V | undefined
   /** True when `key` is present and not expired. */
   has(key: Key): boolean
   /** Stores `value`; true when stored. Throws `EFULL` when the map evicts nothing (`eviction: 'none'`) and is full. */
-  set(key: Key, value: StoredValue, options?: SharedMapWriteOptions): boolean
+  set(key: Key, value: V, options?: SharedMapWriteOptions): boolean
   /** Stores `value` only if `key` is absent (or expired); true when stored. */
-  add(key: Key, value: StoredValue, options?: SharedMapWriteOptions): boolean
+  add(key: Key, value: V, options?: SharedMapWriteOptions): boolean
   /** Adds `delta` (default 1) atomically across processes and returns the new value. */
   incr(key: Key, delta?: number, options?: SharedMapIncrOptions): number | bigint
   /** Removes `key`; true when a live entry was removed. */
   delete(key: Key): boolean
+  /** `close()`, for `using map = SharedMap.open(name)` (explicit resource management). */
+  [Symbol.dispose](): void
 }
 
 /**
@@ -141,29 +154,31 @@ export interface SharedMap extends Iterable<[Key, StoredValue]> {
  * (see crates/lrukit-napi/src/raw.rs), so their types are declared here and merged into the
  * generated class below.
  */
-export interface FlowTable {
+export interface FlowTable<K extends Key = Key, V extends StoredValue = StoredValue> {
   /** Stores `value` for `key` and refreshes its idle timer; `timeout` (ms) overrides the table's. Returns the table. */
-  set(key: Key, value: StoredValue, options?: { timeout?: number }): this
+  set(key: K, value: V, options?: { timeout?: number }): this
   /** The value, or `undefined` when missing or idle past its timeout. Does not refresh the timer. */
-  get(key: Key): StoredValue | undefined
+  get(key: K): V | undefined
   /** Like `get`, and refreshes the idle timer. */
-  getAndTouch(key: Key): StoredValue | undefined
+  getAndTouch(key: K): V | undefined
   /** True when `key` is present and not idle past its timeout. */
-  has(key: Key): boolean
+  has(key: K): boolean
   /** Refreshes `key`'s idle timer (one store, O(1)); false when missing. */
-  touch(key: Key): boolean
+  touch(key: K): boolean
   /**
    * `touch` for every key in one call: 1 where the key was live (and was touched), 0 where it is
    * missing or idle past its timeout. The wheel engine groups the keys by shard and overlaps their
    * memory accesses; one call also saves the per-call boundary cost.
    */
-  touchMany(keys: Key[]): Uint8Array
+  touchMany(keys: ReadonlyArray<K>): Uint8Array
   /**
    * Stores `[key, value]` pairs in order (a later pair for the same key wins), all with one idle
    * timeout; returns the table. Every pair is checked before anything is stored; `ERR_LRUKIT_FULL`
    * leaves the pairs before the refused one stored.
    */
-  setMany(entries: Array<[Key, StoredValue]>, options?: { timeout?: number }): this
+  setMany(entries: ReadonlyArray<readonly [K, V]>, options?: { timeout?: number }): this
   /** Removes `key`; true when a live entry was removed. */
-  delete(key: Key): boolean
+  delete(key: K): boolean
+  /** `close()`, for `using table = new FlowTable(options)` (explicit resource management). */
+  [Symbol.dispose](): void
 }

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const lrukit = require('lrukit')
 const keyv = require('lrukit/keyv')
 
-assert.deepEqual(Object.keys(lrukit).sort(), ['FlowTable', 'LruCache', 'SharedMap'])
+assert.deepEqual(Object.keys(lrukit).sort(), ['FlowTable', 'LruCache', 'SharedMap', 'isLrukitError'])
 assert.equal(typeof keyv.KeyvSharedMap, 'function')
 assert.equal(typeof keyv.KeyvLruCache, 'function')
 const cache = new lrukit.LruCache({ capacity: 4 })

@@ -189,7 +189,7 @@ fn instance<'e>(
 
 #[napi]
 impl JsFlowTable {
-  #[napi(constructor, ts_args_type = "options: FlowTableOptions")]
+  #[napi(constructor, ts_args_type = "options: FlowTableOptions<K, V> & JsonOption<V>")]
   pub fn new(env: Env, this: napi::bindgen_prelude::This, options: Unknown) -> Result<Self> {
     // Called without `new`, `this` is the global object (or whatever the
     // caller bound): binding the hot methods there would overwrite its
@@ -212,8 +212,9 @@ impl JsFlowTable {
   /// first call creates it with `options`, later calls (from any thread)
   /// return a handle to the same table and ignore `options`.
   #[napi(
-    ts_args_type = "name: string, options: FlowTableOptions",
-    ts_return_type = "FlowTable"
+    ts_generic_types = "K extends Key = Key, V extends StoredValue = StoredValue",
+    ts_args_type = "name: string, options: FlowTableOptions<K, V> & JsonOption<V>",
+    ts_return_type = "FlowTable<K, V>"
   )]
   pub fn shared<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
     let name = options::string_value(env, &name, "name", errors::INVALID_ARGUMENT)?;
@@ -242,7 +243,7 @@ impl JsFlowTable {
   /// `max`: never an O(size) sweep.
   #[napi(
     ts_args_type = "options?: { now?: number; max?: number }",
-    ts_return_type = "FlowExpired[]"
+    ts_return_type = "FlowExpired<K, V>[]"
   )]
   pub fn expire<'e>(&self, env: &'e Env, options: Unknown<'e>) -> Result<Unknown<'e>> {
     let engine = self.shared.table(env)?.engine();

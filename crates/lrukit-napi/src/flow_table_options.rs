@@ -50,7 +50,7 @@ pub struct FlowTableOptions<'e> {
   /// this handle (never one timer per entry); `close()` stops it. With
   /// `FlowTable.shared`, each handle may pass its own: every expired entry
   /// goes to exactly one of them.
-  #[napi(ts_type = "(entries: FlowExpired[]) => void")]
+  #[napi(ts_type = "(entries: FlowExpired<K, V>[]) => void")]
   pub on_expire: Option<Unknown<'e>>,
   /// How often (ms) the `onExpire` timer runs: default `timeout / 10`,
   /// clamped to 10..1000. Entries are reported at most this late.

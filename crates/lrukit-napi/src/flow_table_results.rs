@@ -20,9 +20,9 @@ use crate::typed_value::value_to_js;
 #[allow(dead_code)]
 #[napi(object, object_from_js = false)]
 pub struct FlowExpired<'e> {
-  #[napi(ts_type = "Key")]
+  #[napi(ts_type = "K")]
   pub key: Unknown<'e>,
-  #[napi(ts_type = "StoredValue")]
+  #[napi(ts_type = "V")]
   pub value: Unknown<'e>,
   /// Clock reading (ms) of the entry's last set/touch.
   pub last_seen: f64,

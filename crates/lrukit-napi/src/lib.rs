@@ -23,12 +23,12 @@ mod typed_value;
 
 /// Does nothing. Exists so benchmarks can show the cost of crossing the
 /// JavaScript ↔ native boundary on its own.
-#[napi_derive::napi]
+#[napi_derive::napi(skip_typescript)]
 pub fn noop() {}
 
 /// Like [`noop`] but takes one key argument and returns it as-is, the minimum a
 /// cache lookup has to pay at the boundary.
-#[napi_derive::napi(ts_args_type = "value: unknown", ts_return_type = "unknown")]
+#[napi_derive::napi(skip_typescript)]
 pub fn echo(value: napi::Unknown<'_>) -> napi::Unknown<'_> {
   value
 }

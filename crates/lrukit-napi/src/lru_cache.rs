@@ -268,7 +268,7 @@ impl JsLruCache {
 
   /// Removes and returns the least recently used entry as
   /// `{ key, value, timestamp }`, or `undefined` when empty. O(1).
-  #[napi(ts_return_type = "LruEntry | undefined")]
+  #[napi(ts_return_type = "LruEntry<K, V> | undefined")]
   pub fn pop_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     let popped = self.state(env)?.inner.pop_lru(release(env));
     match popped {
@@ -279,7 +279,7 @@ impl JsLruCache {
 
   /// The least recently used entry as `{ key, value, timestamp }` without
   /// removing it, or `undefined` when empty. O(1).
-  #[napi(ts_return_type = "LruEntry | undefined")]
+  #[napi(ts_return_type = "LruEntry<K, V> | undefined")]
   pub fn peek_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     let mut state = self.state(env)?;
     match state.inner.peek_lru(release(env)) {
@@ -291,7 +291,7 @@ impl JsLruCache {
   /// Milliseconds until `key`'s entry expires on the cache's clock:
   /// `Infinity` for an entry without a TTL, 0 when missing or expired (as
   /// lru-cache's `getRemainingTTL`). Does not change recency.
-  #[napi(js_name = "getRemainingTTL", ts_args_type = "key: Key")]
+  #[napi(js_name = "getRemainingTTL", ts_args_type = "key: K")]
   pub fn get_remaining_ttl(&self, env: &Env, key: Unknown) -> Result<f64> {
     let mut state = self.state(env)?;
     let state = &mut *state;
@@ -349,19 +349,19 @@ impl JsLruCache {
   }
 
   /// Live keys, most to least recently used (a snapshot).
-  #[napi(ts_return_type = "IterableIterator<Key>")]
+  #[napi(ts_return_type = "IterableIterator<K>")]
   pub fn keys<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     self.snapshot(env, |env, k, _| key::to_js(env, k))
   }
 
   /// Live values, most to least recently used (a snapshot).
-  #[napi(ts_return_type = "IterableIterator<unknown>")]
+  #[napi(ts_return_type = "IterableIterator<V>")]
   pub fn values<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     self.snapshot(env, |env, _, e| e.value.to_js(env))
   }
 
   /// Live `[key, value]` pairs, most to least recently used (a snapshot).
-  #[napi(ts_return_type = "IterableIterator<[Key, unknown]>")]
+  #[napi(ts_return_type = "IterableIterator<[K, V]>")]
   pub fn entries<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     self.snapshot(env, |env, k, e| {
       let mut pair = env.create_array(2)?;

@@ -151,8 +151,9 @@ impl JsSharedMap {
 
   /// Creates a new map; throws with code `EEXIST` if the name exists.
   #[napi(
-    ts_args_type = "name: string, options: SharedMapOptions",
-    ts_return_type = "SharedMap"
+    ts_generic_types = "V extends StoredValue = StoredValue",
+    ts_args_type = "name: string, options: SharedMapOptions & JsonOption<V>",
+    ts_return_type = "SharedMap<V>"
   )]
   pub fn create<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
     let name = args::name(env, &name)?;
@@ -168,8 +169,9 @@ impl JsSharedMap {
   /// it (`openOrCreate` takes such a segment over), `ETIMEDOUT` if a live
   /// creator is still initialising it after `lockTimeout`.
   #[napi(
-    ts_args_type = "name: string, options?: SharedMapOpenOptions | undefined | null",
-    ts_return_type = "SharedMap"
+    ts_generic_types = "V extends StoredValue = StoredValue",
+    ts_args_type = "name: string, ...options: SharedMapOpenArgs<V>",
+    ts_return_type = "SharedMap<V>"
   )]
   pub fn open<'e>(env: &'e Env, name: Unknown<'e>, options: Unknown<'e>) -> Result<Unknown<'e>> {
     let name = args::name(env, &name)?;
@@ -181,8 +183,9 @@ impl JsSharedMap {
   /// Opens the map, creating it if needed; race-free when many processes
   /// start at once (exactly one creates, the others wait until it is ready).
   #[napi(
-    ts_args_type = "name: string, options: SharedMapOptions",
-    ts_return_type = "SharedMap"
+    ts_generic_types = "V extends StoredValue = StoredValue",
+    ts_args_type = "name: string, options: SharedMapOptions & JsonOption<V>",
+    ts_return_type = "SharedMap<V>"
   )]
   pub fn open_or_create<'e>(
     env: &'e Env,
@@ -228,7 +231,7 @@ impl JsSharedMap {
 
   /// Replaces `key`'s value only if it currently equals `expected` (same
   /// type and bytes); true when replaced.
-  #[napi(ts_args_type = "key: Key, expected: StoredValue, value: StoredValue")]
+  #[napi(ts_args_type = "key: Key, expected: V, value: V")]
   pub fn compare_and_set(
     &self,
     env: &Env,
@@ -300,7 +303,7 @@ impl JsSharedMap {
   }
 
   /// `[key, value]` pairs (weakly consistent snapshot).
-  #[napi(ts_return_type = "IterableIterator<[Key, StoredValue]>")]
+  #[napi(ts_return_type = "IterableIterator<[Key, V]>")]
   pub fn entries<'e>(&self, env: &'e Env) -> Result<Unknown<'e>> {
     let entries = self
       .shared
