@@ -8,6 +8,7 @@ export type {
   FlowTableOptions,
   Key,
   LruCacheOptions,
+  LruDumpEntry,
   LruEntry,
   LruKey,
   LruSetOptions,
