@@ -423,3 +423,18 @@ pub fn debug_lock_ranges(env: &Env, map: &JsSharedMap) -> Result<Vec<Vec<f64>>> 
       .collect(),
   )
 }
+
+/// Test support, not API (exported by `native.js` only, not by `lrukit`):
+/// moves this handle's clock forward by `ms`, for everything it does (TTLs
+/// of writes and reads, and of `dump`/`load`), so TTL tests need not wait
+/// on the real clock. Other handles of the same map keep the real time.
+#[napi(skip_typescript)]
+#[cfg_attr(test, allow(dead_code))] // only called from JavaScript
+pub fn debug_advance_clock(env: &Env, map: &JsSharedMap, ms: f64) -> Result<()> {
+  map
+    .shared
+    .state(env)?
+    .map()
+    .debug_advance_clock(ms.max(0.0) as u64);
+  Ok(())
+}
