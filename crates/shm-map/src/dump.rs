@@ -86,6 +86,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use xxhash_rust::xxh3::Xxh3Default;
 
@@ -566,12 +567,26 @@ impl SharedMap {
     let name = path
       .file_name()
       .ok_or_else(|| in_file(eio("not a file name")))?;
+    // Unique per process and call, so dumps running at once (to one file
+    // or several) never share a temporary file; created exclusively, so an
+    // existing file (or a symlink planted there) is never written through.
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    tmp_name.push(format!(
+      ".{}-{}.tmp",
+      std::process::id(),
+      SERIAL.fetch_add(1, Relaxed)
+    ));
     let tmp = path.with_file_name(tmp_name);
-    let write = || -> Result<u64, Error> {
-      let f = File::create(&tmp).map_err(|e| eio(format!("creating {}: {e}", tmp.display())))?;
+    let mut created = false;
+    let mut write = || -> Result<u64, Error> {
+      let f = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| eio(format!("creating {}: {e}", tmp.display())))?;
+      created = true;
       let n = self.dump_to(&f)?;
       f.sync_all()
         .map_err(|e| eio(format!("syncing {}: {e}", tmp.display())))?;
@@ -579,7 +594,9 @@ impl SharedMap {
       Ok(n)
     };
     write().map_err(|e| {
-      let _ = fs::remove_file(&tmp);
+      if created {
+        let _ = fs::remove_file(&tmp);
+      }
       in_file(e)
     })
   }

@@ -339,6 +339,15 @@ fn files_are_replaced_atomically_and_errors_name_them() {
   assert_eq!(b.load_file(&path).unwrap(), 11);
   same(&entries(&a), &entries(&b));
 
+  // dumps running at once to one file each write their own temporary file
+  std::thread::scope(|s| {
+    for _ in 0..4 {
+      s.spawn(|| assert_eq!(a.dump_file(&path).unwrap(), 11));
+    }
+  });
+  assert_eq!(b.load_file(&path).unwrap(), 11);
+  assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
   let missing = dir.join("missing.dump");
   let e = b.load_file(&missing).unwrap_err();
   assert_eq!(e.code, "EIO");
