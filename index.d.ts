@@ -11,6 +11,7 @@ export type {
   FlowTableOptions,
   Key,
   LruCacheOptions,
+  LruDumpEntry,
   LruEntry,
   LruKey,
   LruSetOptions,
@@ -60,6 +61,7 @@ export type LrukitErrorCode =
   | 'ECORRUPT'
   | 'ETIMEDOUT'
   | 'EIO'
+  | 'EBADDUMP'
   | 'ECLOSED'// </error-codes>
 
 /** An error lrukit threw: an `Error`, `TypeError` or `RangeError` with one of lrukit's codes. */

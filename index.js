@@ -54,6 +54,7 @@ const ERROR_CODES = new Set([
   'ECORRUPT',
   'ETIMEDOUT',
   'EIO',
+  'EBADDUMP',
   'ECLOSED',
 ])// </error-codes>
 

@@ -14,6 +14,18 @@ export interface LruEntry<K extends Key = Key, V = unknown> {
   timestamp: number
 }
 
+/**
+ * An entry of `cache.dump()` / `cache.load(entries)`, shaped as lru-cache's `dump()` entries: `start` is
+ * the insert timestamp and `start + ttl` the deadline, both on the cache's clock.
+ */
+export interface LruDumpEntry<V = unknown> {
+  value: V
+  /** Time from `start` to the entry's deadline in ms; `0` = never expires. Omitted in `load`: the cache's default TTL (from now). */
+  ttl?: number
+  /** Insert timestamp (`timestamp` of `popLru()`); omitted in `load`: the cache's clock now. */
+  start?: number
+}
+
 /** Options for `cache.set(key, value, options)`. */
 export interface LruSetOptions {
   /** Insert timestamp reported by `popLru()`/`peekLru()`; defaults to the cache's clock (`cache.now()`: `Date.now()` unless the cache has `clock: 'manual'`). It does not move the entry's deadline. */
@@ -300,6 +312,31 @@ export declare class LruCache<K extends Key = Key, V = unknown> {
    * `RangeError` (same code) for a negative or NaN step or one past 2^53 ms.
    */
   advanceTime(ms: number): number
+  /**
+   * The live entries as `[key, { value, ttl, start }]` pairs, **least**
+   * recently used first, so `load` of the array into a cache reproduces the
+   * same recency order (the shape and order of lru-cache's `dump()`).
+   * `start` is the entry's insert timestamp and `ttl` the time from it to
+   * the entry's deadline (`0`: no expiry), both on the cache's clock, so
+   * `start + ttl` is the deadline. Expired entries are skipped; values are
+   * the stored ones (objects by reference, not copied).
+   */
+  dump(): Array<[K, LruDumpEntry<V>]>
+  /**
+   * Replaces the cache's entries with `entries`, an array of
+   * `[key, { value, ttl?, start? }]` pairs as `dump()` returns (as
+   * lru-cache's `load`, the cache is cleared first). Pairs are stored in
+   * order, so the last is the most recently used; a bounded cache smaller
+   * than the array keeps the last ones. `start` is the insert timestamp
+   * (default: the cache's clock now); with `ttl` as well, the deadline is
+   * `start + ttl` on the cache's clock (an entry whose deadline has passed
+   * is skipped), with `ttl` alone it is `ttl` from now, and without `ttl`
+   * the cache's default TTL applies. Every pair is read and checked before
+   * the cache is touched: a malformed array throws (`TypeError`
+   * `ERR_LRUKIT_INVALID_ARGUMENT`, `ERR_LRUKIT_INVALID_KEY`, or the TTL and
+   * timestamp codes of `set`) and changes nothing.
+   */
+  load(entries: ReadonlyArray<readonly [K, LruDumpEntry<V>]>): void
   /** Live keys, most to least recently used (a snapshot). */
   keys(): IterableIterator<K>
   /** Live values, most to least recently used (a snapshot). */
@@ -318,7 +355,7 @@ export declare class LruCache<K extends Key = Key, V = unknown> {
  *
  * Errors carry a `code`: `EEXIST`, `ENOENT`, `EPERM`, `EUNINIT`, `EINCOMPAT`, `EFULL`,
  * `EKEYTOOLONG`, `EVALUETOOLONG`, `ETYPE`, `ERANGE`, `ECORRUPT`, `ETIMEDOUT`,
- * `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
+ * `EIO`, `EBADDUMP`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
  * argument validation.
  */
 export declare class SharedMap<V extends StoredValue = StoredValue> {
@@ -369,6 +406,30 @@ export declare class SharedMap<V extends StoredValue = StoredValue> {
   keys(): IterableIterator<Key>
   /** `[key, value]` pairs (weakly consistent snapshot). */
   entries(): IterableIterator<[Key, V]>
+  /**
+   * Writes every live entry, with the time its TTL has left, to `file` (a
+   * path), off the JavaScript thread; resolves with the number of entries
+   * written. The file is versioned and checksummed, written one shard at a
+   * time (memory stays at one shard's entries) and replaced atomically
+   * (a temporary file renamed over `file`). Weakly consistent like
+   * `entries()`; expired entries are skipped. Rejects with `EIO` (naming
+   * the file). `close()` during a dump closes the handle but the dump
+   * finishes on its own reference to the mapping.
+   */
+  dump(file: string): Promise<number>
+  /**
+   * Loads a file written by `dump()` into this map, off the JavaScript
+   * thread; resolves with the number of entries loaded. Entries are `set`
+   * (existing keys replaced, the map is not cleared), keep their types and
+   * the time their TTL had left at the dump minus the time since (entries
+   * whose deadline has passed are skipped). The whole file is validated
+   * first: a damaged, truncated or foreign file rejects with `EBADDUMP`
+   * and an entry this map cannot hold with `EKEYTOOLONG`/`EVALUETOOLONG`,
+   * loading nothing; `EFULL` (an `eviction: 'none'` map filling up) stops
+   * the load with the entries before it loaded (the message says how
+   * many); `EIO` names the file.
+   */
+  load(file: string): Promise<number>
   /** Counters and sizes, totals over all processes. */
   stats(): SharedMapStats
   /** A full invariant check of every shard. */
@@ -382,7 +443,8 @@ export declare class SharedMap<V extends StoredValue = StoredValue> {
   repair(): void
   /**
    * Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
-   * calls on it throw `ECLOSED`. Idempotent.
+   * calls on it throw `ECLOSED`. Idempotent. A `dump`/`load` still running
+   * keeps the mapping until it settles.
    */
   close(): void
   /** Whether `close()` was called on this handle. */

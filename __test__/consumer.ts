@@ -8,6 +8,7 @@ import {
   type FetchLoader,
   type FetchOptions,
   type LruEntry,
+  type LruDumpEntry,
   type LruKey,
   type LruCacheOptions,
   type SharedMapOptions,
@@ -45,6 +46,12 @@ const entries: Array<[LruKey, unknown]> = [...cache.entries()]
 const purged: number = cache.purgeStale()
 cache.clear()
 new LruCache({ capacity: Infinity })
+// dump and load, in lru-cache's shape
+const dumped: Array<[LruKey, LruDumpEntry]> = cache.dump()
+cache.load(dumped)
+cache.load([['k', { value: 1, ttl: 10, start: Date.now() }], [2, { value: 'v' }]])
+// @ts-expect-error load takes [key, { value, ttl?, start? }] pairs
+cache.load([['k', 1]])
 
 // SharedMap: factories, typed values, stats
 const smOptions: SharedMapOptions = { capacity: 1000, maxKeyBytes: 64, maxValueBytes: 256, eviction: 'lru', ttl: 1000, lockTimeout: 250 }
@@ -63,6 +70,10 @@ reopened.repair()
 // @ts-expect-error lockTimeout is a number of ms
 SharedMap.open('x', { lockTimeout: '5s' })
 const unlinked: boolean = SharedMap.unlink(shared.name)
+export const dumpedCount: Promise<number> = shared.dump('/tmp/consumer.dump')
+export const loadedCount: Promise<number> = shared.load('/tmp/consumer.dump')
+// @ts-expect-error the file is a path string
+shared.dump(1)
 shared.close()
 export const sharedMany: Array<SharedValue | undefined> = shared.getMany(['a', 1, 2n])
 export const sharedUsed = [stored, sv, counted, swapped, lockRecoveries, report, bytes, unlinked, shared.size, shared.closed]

@@ -14,6 +14,18 @@ export interface LruEntry<K extends Key = Key, V = unknown> {
   timestamp: number
 }
 
+/**
+ * An entry of `cache.dump()` / `cache.load(entries)`, shaped as lru-cache's `dump()` entries: `start` is
+ * the insert timestamp and `start + ttl` the deadline, both on the cache's clock.
+ */
+export interface LruDumpEntry<V = unknown> {
+  value: V
+  /** Time from `start` to the entry's deadline in ms; `0` = never expires. Omitted in `load`: the cache's default TTL (from now). */
+  ttl?: number
+  /** Insert timestamp (`timestamp` of `popLru()`); omitted in `load`: the cache's clock now. */
+  start?: number
+}
+
 /** Options for `cache.set(key, value, options)`. */
 export interface LruSetOptions {
   /** Insert timestamp reported by `popLru()`/`peekLru()`; defaults to the cache's clock (`cache.now()`: `Date.now()` unless the cache has `clock: 'manual'`). It does not move the entry's deadline. */

@@ -1,7 +1,7 @@
 // Type tests: what a strict TypeScript user writes compiles with no casts, and every wrong use
 // below fails to compile (each `@ts-expect-error` line is itself an error if it compiles).
 // Checked by `tsc` under moduleResolution node16 and bundler (tsconfig.*.json here).
-import { FlowTable, LruCache, SharedMap, isLrukitError, type FlowExpired, type LrukitErrorCode, type LruEntry } from 'lrukit'
+import { FlowTable, LruCache, SharedMap, isLrukitError, type FlowExpired, type LrukitErrorCode, type LruDumpEntry, type LruEntry } from 'lrukit'
 import { KeyvLruCache, KeyvSharedMap } from 'lrukit/keyv'
 
 interface User {
@@ -29,6 +29,12 @@ for (const v of users.values()) void v.age
 const many: Array<User | undefined> = users.getMany(['a', 'b'])
 users.setMany([['b', { name: 'B', age: 1 }]])
 const loaded: Promise<User | undefined> = users.fetch('c', async (key) => ({ name: key, age: 0 }))
+const dumped = users.dump()
+assertType<Equals<typeof dumped, Array<[string, LruDumpEntry<User>]>>>()
+users.load(dumped)
+// @ts-expect-error entries of another cache's types
+users.load([[1, { value: 'x' }]])
+const written: Promise<number> = SharedMap.open('types-counters').dump('/tmp/counters.lrukit')
 // @ts-expect-error a number key in a cache of string keys
 users.get(1)
 // @ts-expect-error a value of the wrong type
@@ -41,7 +47,7 @@ new LruCache<string, User>({})
 const any = new LruCache({ capacity: 10 })
 any.set(1n, Symbol('x')).set(Buffer.from('k'), null)
 const unknownValue: unknown = any.get('k')
-void [many, loaded, unknownValue]
+void [many, loaded, unknownValue, written]
 
 // ---- SharedMap<V> ------------------------------------------------------------------------------
 const counters = SharedMap.openOrCreate<number>('types-counters', { capacity: 100 })

@@ -78,6 +78,7 @@ pub const CRATE_CODES: &[(&str, Kind)] = &[
   (CORRUPT, Kind::State),
   ("ETIMEDOUT", Kind::State),
   ("EIO", Kind::State),
+  ("EBADDUMP", Kind::State),
   (CLOSED, Kind::State),
 ];
 

@@ -189,7 +189,10 @@ fn instance<'e>(
 
 #[napi]
 impl JsFlowTable {
-  #[napi(constructor, ts_args_type = "options: FlowTableOptions<K, V> & JsonOption<V>")]
+  #[napi(
+    constructor,
+    ts_args_type = "options: FlowTableOptions<K, V> & JsonOption<V>"
+  )]
   pub fn new(env: Env, this: napi::bindgen_prelude::This, options: Unknown) -> Result<Self> {
     // Called without `new`, `this` is the global object (or whatever the
     // caller bound): binding the hot methods there would overwrite its

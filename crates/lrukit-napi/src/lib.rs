@@ -15,6 +15,7 @@ mod memory;
 mod options;
 mod raw;
 mod shared_map;
+mod shared_map_dump;
 mod shared_map_fetch;
 mod shared_map_hot;
 mod shared_map_options;

@@ -348,6 +348,138 @@ impl JsLruCache {
       })
   }
 
+  /// The live entries as `[key, { value, ttl, start }]` pairs, **least**
+  /// recently used first, so `load` of the array into a cache reproduces the
+  /// same recency order (the shape and order of lru-cache's `dump()`).
+  /// `start` is the entry's insert timestamp and `ttl` the time from it to
+  /// the entry's deadline (`0`: no expiry), both on the cache's clock, so
+  /// `start + ttl` is the deadline. Expired entries are skipped; values are
+  /// the stored ones (objects by reference, not copied).
+  #[napi(ts_return_type = "Array<[K, LruDumpEntry<V>]>")]
+  pub fn dump<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+    let state = self.state(env)?;
+    let len = state.inner.len() as u32;
+    let mut arr = env.create_array(len)?;
+    let mut live = 0;
+    for (k, e) in state.inner.iter().rev() {
+      let mut entry = Object::new(env)?;
+      entry.set_named_property("value", e.value.to_js(env)?)?;
+      let ttl = if e.expires_at == f64::INFINITY {
+        0.0
+      } else {
+        // Positive unless `set` was given a timestamp past the entry's
+        // deadline; then the smallest positive TTL (a deadline at the
+        // timestamp), since 0 would mean "never expires".
+        (e.expires_at - e.timestamp).max(f64::MIN_POSITIVE)
+      };
+      entry.set_named_property("ttl", ttl)?;
+      entry.set_named_property("start", e.timestamp)?;
+      let mut pair = env.create_array(2)?;
+      pair.set(0, key::to_js(env, k)?)?;
+      pair.set(1, entry)?;
+      arr.set(live, pair)?;
+      live += 1;
+    }
+    let mut arr = arr.coerce_to_object()?;
+    // Expired entries are counted in `len` but skipped.
+    if live < len {
+      arr.set_named_property("length", live)?;
+    }
+    arr.into_unknown(env)
+  }
+
+  /// Replaces the cache's entries with `entries`, an array of
+  /// `[key, { value, ttl?, start? }]` pairs as `dump()` returns (as
+  /// lru-cache's `load`, the cache is cleared first). Pairs are stored in
+  /// order, so the last is the most recently used; a bounded cache smaller
+  /// than the array keeps the last ones. `start` is the insert timestamp
+  /// (default: the cache's clock now); with `ttl` as well, the deadline is
+  /// `start + ttl` on the cache's clock (an entry whose deadline has passed
+  /// is skipped), with `ttl` alone it is `ttl` from now, and without `ttl`
+  /// the cache's default TTL applies. Every pair is read and checked before
+  /// the cache is touched: a malformed array throws (`TypeError`
+  /// `ERR_LRUKIT_INVALID_ARGUMENT`, `ERR_LRUKIT_INVALID_KEY`, or the TTL and
+  /// timestamp codes of `set`) and changes nothing.
+  #[napi(ts_args_type = "entries: ReadonlyArray<readonly [K, LruDumpEntry<V>]>")]
+  pub fn load(&self, env: &Env, entries: Unknown) -> Result<()> {
+    const PAIR: &str = "load(entries): each entry must be a [key, { value, ttl?, start? }] array";
+    let entries = as_array(
+      env,
+      &entries,
+      "load(entries) needs an array of [key, { value, ttl?, start? }] pairs",
+    )?;
+    // Read everything first: getters and Proxy traps run here, before the
+    // cache is borrowed or changed.
+    let mut parsed: Vec<(KeyBytes, Val, Option<f64>, Option<Ttl>)> = Vec::new();
+    let mut scratch = KeyScratch::default();
+    let read = |parsed: &mut Vec<_>, scratch: &mut KeyScratch| -> Result<()> {
+      for i in 0..entries.len() {
+        let pair = element(env, &entries, i)?;
+        let pair = as_array(env, &pair, PAIR)?;
+        let key = element(env, &pair, 0)?;
+        let entry = element(env, &pair, 1)?;
+        if entry.get_type()? != ValueType::Object {
+          return Err(errors::type_error(env, errors::INVALID_ARGUMENT, PAIR));
+        }
+        // SAFETY: just checked to be an object.
+        let o = unsafe { entry.cast::<Object>()? };
+        let value: Unknown = o.get_named_property("value")?;
+        let start: Option<Unknown> = o.get_named_property("start")?;
+        let ttl: Option<Unknown> = o.get_named_property("ttl")?;
+        let start = parse_timestamp(env, &start)?;
+        let ttl = parse_ttl(env, &ttl)?;
+        let k = key::try_to_stored(env, scratch.encode(env, &key)?)?;
+        parsed.push((k, Val::from_js(env, &value)?, start, ttl));
+      }
+      Ok(())
+    };
+    let release_all = |parsed: Vec<(KeyBytes, Val, Option<f64>, Option<Ttl>)>| {
+      for (_, v, _, _) in parsed {
+        v.release(env);
+      }
+    };
+    if let Err(e) = read(&mut parsed, &mut scratch) {
+      release_all(parsed);
+      return Err(e);
+    }
+    let mut state = match self.state(env) {
+      Ok(s) => s,
+      Err(e) => {
+        release_all(parsed);
+        return Err(e);
+      }
+    };
+    state.inner.clear(release(env));
+    let mut rest = parsed.into_iter();
+    for (k, v, start, ttl) in rest.by_ref() {
+      let options = match (start, ttl) {
+        (Some(start), Some(ttl)) if !ttl.is_never() => {
+          let deadline = ttl.deadline(start);
+          let now = state.inner.now();
+          if deadline <= now {
+            v.release(env);
+            continue;
+          }
+          SetOptions {
+            timestamp: Some(start),
+            ttl: Ttl::from_ms(deadline - now).ok(),
+          }
+        }
+        (timestamp, ttl) => SetOptions { timestamp, ttl },
+      };
+      if let Err(e) = state.inner.try_insert(k, v, options, release(env)) {
+        drop(state);
+        release_all(rest.collect());
+        return Err(table_error(
+          env,
+          "LruCache#load: growing the unbounded cache",
+          e,
+        ));
+      }
+    }
+    Ok(())
+  }
+
   /// Live keys, most to least recently used (a snapshot).
   #[napi(ts_return_type = "IterableIterator<K>")]
   pub fn keys<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {

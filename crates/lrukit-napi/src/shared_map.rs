@@ -12,11 +12,12 @@
 
 use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use lrukit_shm_map::codec::key::TAG_BYTES_LEN;
 use lrukit_shm_map::{required_memory_size, SharedMap};
 use napi::{
-  bindgen_prelude::{JavaScriptClassExt, Object},
+  bindgen_prelude::{AsyncTask, JavaScriptClassExt, Object},
   Env, Result, Unknown,
 };
 use napi_derive::napi;
@@ -24,6 +25,7 @@ use napi_derive::napi;
 use crate::errors;
 use crate::key::{KeyBatch, KeyScratch};
 use crate::raw;
+use crate::shared_map_dump::{self as dump, FileTask, Op};
 use crate::shared_map_hot::HOT_METHODS;
 use crate::shared_map_options as args;
 use crate::shared_map_results::{self as results, SharedMapReport, SharedMapStats};
@@ -38,7 +40,7 @@ use crate::typed_value::{prepare_value, value_ref};
 ///
 /// Errors carry a `code`: `EEXIST`, `ENOENT`, `EPERM`, `EUNINIT`, `EINCOMPAT`, `EFULL`,
 /// `EKEYTOOLONG`, `EVALUETOOLONG`, `ETYPE`, `ERANGE`, `ECORRUPT`, `ETIMEDOUT`,
-/// `EIO`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
+/// `EIO`, `EBADDUMP`, `ENAME`, `EINVAL`, `ECLOSED`, and the `ERR_LRUKIT_*` codes of
 /// argument validation.
 #[napi(js_name = "SharedMap")]
 pub struct JsSharedMap {
@@ -50,7 +52,9 @@ pub(crate) struct MapShared {
 }
 
 pub(crate) struct MapState {
-  pub(crate) map: Option<SharedMap>,
+  /// The crate map; `None` once closed. An `Arc` so a `dump`/`load` task on
+  /// the thread pool can hold the mapping alive past a `close()`.
+  pub(crate) map: Option<Arc<SharedMap>>,
   pub(crate) key: KeyScratch,
   /// Encoded keys of a `getMany` call.
   pub(crate) batch: KeyBatch,
@@ -112,14 +116,19 @@ impl MapShared {
 impl MapState {
   fn map(&self) -> &SharedMap {
     // `MapShared::state` only hands out open handles.
-    self.map.as_ref().expect("checked open")
+    self.map.as_deref().expect("checked open")
+  }
+
+  /// The crate map for a task that outlives this call.
+  fn shared_map(&self) -> Arc<SharedMap> {
+    Arc::clone(self.map.as_ref().expect("checked open"))
   }
 }
 
 fn instance(env: &Env, map: SharedMap, json: bool) -> Result<Unknown<'_>> {
   let shared = Rc::new(MapShared {
     state: RefCell::new(MapState {
-      map: Some(map),
+      map: Some(Arc::new(map)),
       key: KeyScratch::default(),
       batch: KeyBatch::default(),
       value: Vec::new(),
@@ -254,7 +263,7 @@ impl JsSharedMap {
     let e = value_ref(env, &expected, &mut expected_buf)?;
     let v = value_ref(env, &value, buf)?;
     map
-      .as_ref()
+      .as_deref()
       .expect("checked open")
       .compare_and_set(&k, e, v)
       .map_err(|e| shm_error(env, e))
@@ -314,6 +323,38 @@ impl JsSharedMap {
     results::entries(env, entries)
   }
 
+  /// Writes every live entry, with the time its TTL has left, to `file` (a
+  /// path), off the JavaScript thread; resolves with the number of entries
+  /// written. The file is versioned and checksummed, written one shard at a
+  /// time (memory stays at one shard's entries) and replaced atomically
+  /// (a temporary file renamed over `file`). Weakly consistent like
+  /// `entries()`; expired entries are skipped. Rejects with `EIO` (naming
+  /// the file). `close()` during a dump closes the handle but the dump
+  /// finishes on its own reference to the mapping.
+  #[napi(ts_args_type = "file: string", ts_return_type = "Promise<number>")]
+  pub fn dump(&self, env: &Env, file: Unknown) -> Result<AsyncTask<FileTask>> {
+    let path = dump::path(env, &file, "SharedMap#dump(file)")?;
+    let map = self.shared.state(env)?.shared_map();
+    Ok(AsyncTask::new(FileTask::new(map, path, Op::Dump)))
+  }
+
+  /// Loads a file written by `dump()` into this map, off the JavaScript
+  /// thread; resolves with the number of entries loaded. Entries are `set`
+  /// (existing keys replaced, the map is not cleared), keep their types and
+  /// the time their TTL had left at the dump minus the time since (entries
+  /// whose deadline has passed are skipped). The whole file is validated
+  /// first: a damaged, truncated or foreign file rejects with `EBADDUMP`
+  /// and an entry this map cannot hold with `EKEYTOOLONG`/`EVALUETOOLONG`,
+  /// loading nothing; `EFULL` (an `eviction: 'none'` map filling up) stops
+  /// the load with the entries before it loaded (the message says how
+  /// many); `EIO` names the file.
+  #[napi(ts_args_type = "file: string", ts_return_type = "Promise<number>")]
+  pub fn load(&self, env: &Env, file: Unknown) -> Result<AsyncTask<FileTask>> {
+    let path = dump::path(env, &file, "SharedMap#load(file)")?;
+    let map = self.shared.state(env)?.shared_map();
+    Ok(AsyncTask::new(FileTask::new(map, path, Op::Load)))
+  }
+
   /// Counters and sizes, totals over all processes.
   #[napi]
   pub fn stats(&self, env: &Env) -> Result<SharedMapStats> {
@@ -341,7 +382,8 @@ impl JsSharedMap {
   }
 
   /// Unmaps this handle (never unlinks; see `SharedMap.unlink`). Further
-  /// calls on it throw `ECLOSED`. Idempotent.
+  /// calls on it throw `ECLOSED`. Idempotent. A `dump`/`load` still running
+  /// keeps the mapping until it settles.
   #[napi]
   pub fn close(&self, env: &Env) -> Result<()> {
     let mut state = raw::enter(env, &self.shared.state, "SharedMap")?;
@@ -393,5 +435,20 @@ pub fn debug_lock_ranges(env: &Env, map: &JsSharedMap) -> Result<Vec<Vec<f64>>> 
 pub fn debug_set_clock(env: &Env, map: &JsSharedMap, ms: Option<f64>) -> Result<()> {
   let ms = ms.map(|t| t.max(1.0) as u64);
   map.shared.state(env)?.map().debug_set_clock(ms);
+  Ok(())
+}
+
+/// Test support, not API (exported by `native.js` only, not by `lrukit`):
+/// moves this handle's clock forward by `ms`, for everything it does (TTLs
+/// of writes and reads, and of `dump`/`load`), so TTL tests need not wait
+/// on the real clock. Other handles of the same map keep the real time.
+#[napi(skip_typescript)]
+#[cfg_attr(test, allow(dead_code))] // only called from JavaScript
+pub fn debug_advance_clock(env: &Env, map: &JsSharedMap, ms: f64) -> Result<()> {
+  map
+    .shared
+    .state(env)?
+    .map()
+    .debug_advance_clock(ms.max(0.0) as u64);
   Ok(())
 }

@@ -33,7 +33,7 @@ fn read(env: &Env, this: &MapShared, args: &[Unknown], peek: bool) -> Result<sys
     map, key: scratch, ..
   } = &mut *state;
   let k = scratch.encode(env, &args[0])?;
-  let map = map.as_ref().expect("checked open");
+  let map = map.as_deref().expect("checked open");
   // The JavaScript value is built from a per-thread copy; no shard lock is
   // held, and JSON.parse (the only conversion that runs JS) cannot reach this
   // handle's state, which stays borrowed.
@@ -146,7 +146,7 @@ fn write(
   } = &mut *state;
   let k = scratch.encode(env, &args[0])?;
   let v = value_ref(env, &incoming, value)?;
-  let map = map.as_ref().expect("checked open");
+  let map = map.as_deref().expect("checked open");
   let stored = if only_if_absent {
     map.add(k, v, ttl)
   } else {
@@ -189,7 +189,7 @@ fn incr(
     map, key: scratch, ..
   } = &mut *state;
   let k = scratch.encode(env, &args[0])?;
-  let map = map.as_ref().expect("checked open");
+  let map = map.as_deref().expect("checked open");
   let value = map
     .incr_value(k, delta, initial, ttl)
     .map_err(|e| key_error(env, map, k, e))?;

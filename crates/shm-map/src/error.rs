@@ -23,6 +23,7 @@ use std::fmt;
 /// | `ECORRUPT` | the shared memory is damaged beyond automatic repair |
 /// | `ETIMEDOUT` | a shard lock stayed held past the lock timeout (a stopped process, or a damaged lock word) |
 /// | `EIO` | an operating-system call failed (the message has the errno) |
+/// | `EBADDUMP` | `load_from`/`load_file`: the stream is not a complete, undamaged dump of a format this build reads (nothing was loaded) |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
   /// Stable machine-readable code, see the table above.

@@ -221,6 +221,14 @@
 //! reclaimed when accessed, when a full shard needs room, or by
 //! [`SharedMap::purge_expired`].
 //!
+//! # Dump and load
+//!
+//! [`SharedMap::dump_to`] / [`SharedMap::dump_file`] write the live entries
+//! (with their remaining TTLs) to a versioned, checksummed file, one shard at
+//! a time; [`SharedMap::load_from`] / [`SharedMap::load_file`] validate a
+//! whole file before loading any of it. The file format, the TTL rule and
+//! the failure story are at the top of module `dump`.
+//!
 //! # Limits of the hostile-memory guarantee
 //!
 //! Damage is detected structurally (bounds, alignment, lengths, tags, the
@@ -258,6 +266,7 @@ macro_rules! hook {
   };
 }
 
+mod dump;
 mod error;
 mod fetch;
 #[cfg(feature = "test-hooks")]
@@ -280,6 +289,7 @@ mod writer;
 pub use lrukit_codec as codec;
 use lrukit_codec::value;
 
+pub use dump::{DUMP_MAGIC, DUMP_VERSION};
 pub use error::Error;
 pub use fetch::{Claim, FetchOptions, Fetched, JUDGE_INTERVAL_MS};
 #[cfg(feature = "test-hooks")]

@@ -8,7 +8,7 @@ use crate::layout::*;
 use crate::lock::{self, Acquired, LockCtx, LockError};
 use crate::mem::{Backing, Shared64};
 use crate::options::{Options, Report, Stats};
-use crate::reader::{expired, Mem, RawEntry, Shard};
+use crate::reader::{expired, Mem, RawEntry, Shard, Torn};
 use crate::sys;
 use crate::value::{decode, value_ref, Encoded, Value, ValueRef};
 use crate::writer::{Fault, Guard};
@@ -534,12 +534,23 @@ impl SharedMap {
   // ---- iteration ------------------------------------------------------------
 
   fn snapshot(&self, sh: u32, values: bool) -> Result<Vec<RawEntry>, Error> {
+    self.snapshot_with(sh, |s, now| s.collect(now, values))
+  }
+
+  /// A consistent copy of shard `sh` made by `collect` (given the shard and
+  /// the time): optimistic under the shard's seqlock, then under its lock
+  /// (repairing the shard if the copy finds it inconsistent).
+  pub(crate) fn snapshot_with<T>(
+    &self,
+    sh: u32,
+    collect: impl Fn(&Shard<'_>, u64) -> Result<T, Torn>,
+  ) -> Result<T, Error> {
     let s = self.shard(sh);
     let now = self.now();
     for attempt in 0..SNAPSHOT_RETRIES {
       let s1 = s.seq().load(Acquire);
       if s1 & 1 == 0 {
-        let r = s.collect(now, values);
+        let r = collect(&s, now);
         fence(Acquire);
         if s.seq().load(Relaxed) == s1 {
           match r {
@@ -551,13 +562,11 @@ impl SharedMap {
       backoff(attempt);
     }
     let mut g = self.lock(sh)?;
-    match g.s.collect(now, values) {
+    match collect(&g.s, now) {
       Ok(v) => Ok(v),
       Err(_) => {
         g.repair();
-        g.s
-          .collect(now, values)
-          .map_err(|_| ecorrupt(format!("shard {sh}: inconsistent after repair")))
+        collect(&g.s, now).map_err(|_| ecorrupt(format!("shard {sh}: inconsistent after repair")))
       }
     }
   }

@@ -243,6 +243,27 @@ impl<'a> Shard<'a> {
 
   /// Copies the shard's live entries, newest first, skipping expired ones.
   pub(crate) fn collect(&self, now: u64, values: bool) -> Result<Vec<RawEntry>, Torn> {
+    let mut out = self.collect_with(now, values, |e, _| e)?;
+    out.reverse();
+    Ok(out)
+  }
+
+  /// Copies the shard's live entries with their expiry (ms since the epoch,
+  /// 0 = none), **oldest first** (ring order), skipping expired ones: what a
+  /// dump writes, so that loading it back in order leaves the newest entries
+  /// the most recently written.
+  pub(crate) fn collect_timed(&self, now: u64) -> Result<Vec<(RawEntry, u64)>, Torn> {
+    self.collect_with(now, true, |e, expires| (e, expires))
+  }
+
+  /// The walk of `collect`/`collect_timed`: the live, unexpired entries from
+  /// the ring's tail to its head, each made into a `T` by `f(entry, expiry)`.
+  fn collect_with<T>(
+    &self,
+    now: u64,
+    values: bool,
+    f: impl Fn(RawEntry, u64) -> T,
+  ) -> Result<Vec<T>, Torn> {
     let mut out = Vec::new();
     let (tail, head) = ring::bounds(self).ok_or(Torn)?;
     let mut pos = tail;
@@ -265,12 +286,11 @@ impl<'a> Shard<'a> {
           } else {
             (0, 0)
           };
-          out.push((k, tag, word, v));
+          out.push(f((k, tag, word, v), r.expires));
         }
       }
       pos += len;
     }
-    out.reverse();
     Ok(out)
   }
 

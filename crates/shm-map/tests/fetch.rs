@@ -221,6 +221,8 @@ fn claims_are_not_listed_and_damaged_claims_are_replaced() {
   };
   assert_eq!(m.keys().unwrap(), vec![b"user".to_vec()]);
   assert_eq!(m.entries().unwrap().len(), 1);
+  let mut file = std::io::Cursor::new(Vec::new());
+  assert_eq!(m.dump_to(&mut file).unwrap(), 1, "claims are not dumped");
   // A claim that is not lrukit's 24 bytes (damage) is removed and claimed anew.
   let mut ck = vec![b'c'];
   ck.extend_from_slice(b"x");
