@@ -2,9 +2,10 @@
 //   Rust: fmt, clippy (workspace, the no_std crate without default features, shm-map with the
 //         lease lock), cargo test (workspace, shm-map again with the lease lock)
 //   JS:   build the addon if needed, ava on this Node (and on every Node binary listed in
-//         LRUKIT_EXTRA_NODES, separated by the path delimiter), tsc over a consumer file,
+//         LRUKIT_EXTRA_NODES, separated by the path delimiter), tsc over a consumer file and the
+//         type tests, the error codes against README, the API reference (TypeDoc),
 //         vitest over the Keyv adapters (lrukit/keyv), the same specs under Bun, the packed
-//         tarballs installed without Rust and run on every runtime, oxlint.
+//         tarballs checked (attw, publint), installed without Rust and run on every runtime, oxlint.
 import { spawnSync } from 'node:child_process'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,6 +45,11 @@ for (const node of (process.env.LRUKIT_EXTRA_NODES ?? '').split(delimiter).filte
   steps.push([`ava (node ${version})`, node, ['--expose-gc', join(root, 'node_modules/ava/entrypoints/cli.mjs')]])
 }
 steps.push(['tsc --noEmit (consumer types)', bin('tsc'), ['-p', '__test__/tsconfig.json', '--noEmit']])
+// Type tests: generics, wrong uses that must not compile, CJS and ESM consumers, node16 and bundler resolution.
+steps.push(['type tests (node16)', bin('tsc'), ['-p', '__test__/types/tsconfig.node16.json']])
+steps.push(['type tests (bundler)', bin('tsc'), ['-p', '__test__/types/tsconfig.bundler.json']])
+steps.push(['error codes: index.d.ts and index.js match README Errors', process.execPath, [join(root, 'scripts/error-codes.mjs'), '--check']])
+steps.push(['API reference builds without warnings (npm run docs)', bin('typedoc'), []])
 // lrukit/keyv against the unmodified @keyv/test-suite, with keyv 5 and keyv 6 (__test__/keyv/*.vitest.mjs).
 steps.push([
   'vitest: Keyv test suites (node ' + process.version + ')',

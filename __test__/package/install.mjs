@@ -1,7 +1,8 @@
 // Installs lrukit the way a user does and runs it without a Rust toolchain (a step of `npm test`):
 //
 // 1. `npm run package`'s tarballs (the main package and this platform's binary package) are packed
-//    into a temporary directory.
+//    into a temporary directory; attw checks the main one's types under every resolution mode and
+//    publint --strict its package.json.
 // 2. An empty project installs `lrukit` from its tarball with plain `npm install`, on a PATH with no
 //    cargo or rustc on it. The platform package is reached as lrukit's own optionalDependency (an
 //    `overrides` entry points that one name at its tarball, since it is not on a registry); the
@@ -65,6 +66,12 @@ const work = mkdtempSync(join(tmpdir(), 'lrukit-install-'))
 try {
   const { main, platform, platformPackage, version } = await pack({ dist: join(work, 'dist'), build: process.env.LRUKIT_PACKAGE_PREBUILT !== '1' })
   console.log(`packed ${main}\n       ${platform}`)
+
+  // Every entry point resolves with its types under node10, node16 (CJS and ESM) and bundler
+  // resolution (attw), and package.json follows the packaging rules (publint --strict).
+  const tool = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name)
+  if (run('attw', tool('attw'), [main, '--format', 'table-flipped'], { cwd: root }) !== null) console.log('ok   attw: no problems')
+  if (run('publint', tool('publint'), ['--strict', root], { cwd: root }) !== null) console.log('ok   publint --strict: all good')
 
   const project = join(work, 'consumer')
   const npmEnv = { cwd: project }
