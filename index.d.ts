@@ -16,6 +16,7 @@ export type {
   SharedMapOpenOptions,
   SharedMapOptions,
   SharedMapReport,
+  SharedMapSegmentInfo,
   SharedMapStats,
   SharedMapWriteOptions,
   SharedValue,
