@@ -28,6 +28,7 @@ use crate::{Options, SharedMap};
 
 /// The header bytes `describe` reads (the fields every layout version so far
 /// starts with, up to the checksum).
+#[cfg(unix)]
 const HEADER_READ: u64 = 128;
 
 /// Whether a segment's creator finished initialising it.
