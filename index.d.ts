@@ -20,6 +20,7 @@ export type {
   SharedMapOpenOptions,
   SharedMapOptions,
   SharedMapReport,
+  SharedMapSegmentInfo,
   SharedMapStats,
   SharedMapOpenArgs,
   SharedMapWriteOptions,

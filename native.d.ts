@@ -381,6 +381,19 @@ export declare class SharedMap<V extends StoredValue = StoredValue> {
    */
   static unlink(name: string): boolean
   /**
+   * What the segment of map `name` says about itself, read from its header
+   * without opening the map (for tools that list maps: `lrukit ls`): its
+   * size, owner and mode, layout version, whether this build can open it,
+   * whether it is ready, being created or abandoned by a dead creator, and
+   * the header's shards, creation time, creator pid and lock kind. The
+   * trust rule of `open` holds (`options.mode`, default `0o600`: `EPERM`
+   * before a byte is read); `ENOENT` if missing. A foreign, damaged or
+   * other-version header is no error: `compatible` is false and `problem`
+   * says why (with `problemCode`). Linux, macOS, FreeBSD; `EINVAL` on
+   * Windows.
+   */
+  static describe(name: string, options?: SharedMapOpenOptions | undefined | null): SharedMapSegmentInfo
+  /**
    * Bytes of shared memory `create` allocates for these options (what
    * `memorySize` becomes, or what `capacity` entries of the average sizes
    * take).
@@ -620,6 +633,49 @@ export interface SharedMapOptions {
 export interface SharedMapReport {
   ok: boolean
   problems: Array<string>
+}
+
+/**
+ * `SharedMap.describe(name)`: what a segment's header says, read without
+ * opening the map. The header fields are `null` when the header is not of
+ * this build's layout version or not written yet.
+ */
+export interface SharedMapSegmentInfo {
+  name: string
+  /** Bytes of the segment. */
+  size: number
+  /** Permission bits of the segment (e.g. `0o600`). */
+  mode: number
+  /** The owner's uid. */
+  uid: number
+  /** The header starts with lrukit's magic. */
+  magicOk: boolean
+  /** The header's layout version (when the magic is lrukit's). */
+  layoutVersion: number | null
+  /** The layout version this build reads. */
+  supportedVersion: number
+  /**
+   * `ready`; `creating` (its creator is at work); `creator-died` (`open`
+   * says `EUNINIT`; `openOrCreate` takes it over); `not-ready` (macOS: its
+   * creator's state cannot be told); `unknown` (not an lrukit header).
+   */
+  state: 'ready' | 'creating' | 'creator-died' | 'not-ready' | 'unknown'
+  /**
+   * This build can open it: ready, and its header passes every check `open`
+   * makes.
+   */
+  compatible: boolean
+  /** The size the header records. */
+  totalSize: number | null
+  shards: number | null
+  /** When it was created (ms since the epoch). */
+  createdAt: number | null
+  creatorPid: number | null
+  /** The lock the header records (e.g. `glibc robust pthread mutex`). */
+  lockKind: string | null
+  /** Why this build cannot open it, and its code (`EINCOMPAT`, `EUNINIT`). */
+  problem: string | null
+  problemCode: string | null
 }
 
 /** `map.stats()`. */

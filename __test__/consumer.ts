@@ -13,6 +13,7 @@ import {
   type LruCacheOptions,
   type SharedMapOptions,
   type SharedMapStats,
+  type SharedMapSegmentInfo,
   type SharedValue,
   type FlowExpired,
 } from 'lrukit'
@@ -69,6 +70,11 @@ const reopened: SharedMap = SharedMap.open(shared.name, { json: true, lockTimeou
 reopened.repair()
 // @ts-expect-error lockTimeout is a number of ms
 SharedMap.open('x', { lockTimeout: '5s' })
+const info: SharedMapSegmentInfo = SharedMap.describe(shared.name, { mode: 0o600 })
+const infoState: 'ready' | 'creating' | 'creator-died' | 'not-ready' | 'unknown' = info.state
+const infoVersion: number | null = info.layoutVersion
+// @ts-expect-error a header field is null when the header is not of this build's layout version
+const infoShards: number = info.shards
 const unlinked: boolean = SharedMap.unlink(shared.name)
 export const dumpedCount: Promise<number> = shared.dump('/tmp/consumer.dump')
 export const loadedCount: Promise<number> = shared.load('/tmp/consumer.dump')
@@ -76,7 +82,7 @@ export const loadedCount: Promise<number> = shared.load('/tmp/consumer.dump')
 shared.dump(1)
 shared.close()
 export const sharedMany: Array<SharedValue | undefined> = shared.getMany(['a', 1, 2n])
-export const sharedUsed = [stored, sv, counted, swapped, lockRecoveries, report, bytes, unlinked, shared.size, shared.closed]
+export const sharedUsed = [stored, sv, counted, swapped, lockRecoveries, report, bytes, unlinked, infoState, infoVersion, infoShards, shared.size, shared.closed]
 // @ts-expect-error eviction is 'lru' or 'none'
 SharedMap.create('x', { capacity: 1, eviction: 'fifo' })
 // @ts-expect-error SharedMap has no public constructor arguments

@@ -21,7 +21,7 @@ function* rustFiles(dir) {
   }
 }
 
-/** Every code literal in the shipped sources: the Rust crates (crates/<crate>/src) and lrukit/keyv. */
+/** Every code literal in the shipped sources: the Rust crates (crates/<crate>/src), lrukit/keyv and the CLI (bin/). */
 function codesInSources() {
   const found = new Map()
   for (const crate of readdirSync(join(root, 'crates'))) {
@@ -37,10 +37,12 @@ function codesInSources() {
       }
     }
   }
-  // the JavaScript layers (lrukit/keyv)
-  for (const name of readdirSync(join(root, 'keyv')).filter((n) => /\.m?js$/.test(n))) {
-    for (const m of readFileSync(join(root, 'keyv', name), 'utf8').matchAll(/'(ERR_LRUKIT_[A-Z_]+)'/g)) {
-      if (!found.has(m[1])) found.set(m[1], `keyv/${name}`)
+  // the JavaScript layers (lrukit/keyv, and the lrukit command-line tool in bin/)
+  for (const dir of ['keyv', 'bin']) {
+    for (const name of readdirSync(join(root, dir)).filter((n) => /\.m?js$/.test(n))) {
+      for (const m of readFileSync(join(root, dir, name), 'utf8').matchAll(/'(ERR_LRUKIT_[A-Z_]+)'/g)) {
+        if (!found.has(m[1])) found.set(m[1], `${dir}/${name}`)
+      }
     }
   }
   return found

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 
 import Keyv from 'keyv'
 import { FlowTable, LruCache, SharedMap } from 'lrukit'
@@ -64,6 +64,24 @@ assert.equal(flows.getAndTouch('10.0.0.1:443'), 'open')
 flows.advanceTime(120)
 assert.deepEqual(flows.expire().map((e) => e.key), ['10.0.0.1:443'])
 flows.close()
+
+// The `lrukit` command npm linked from the package's "bin": --version, and stats of a live map.
+const cli = join(lrukitDir, 'bin', 'lrukit.mjs')
+if (process.platform !== 'win32') assert.ok(existsSync(join(lrukitDir, '..', '.bin', 'lrukit')), 'npm linked node_modules/.bin/lrukit')
+const cliVersion = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' })
+assert.equal(cliVersion.stdout, `lrukit ${require('lrukit/package.json').version}\n`, cliVersion.stderr)
+const cliName = `lrukit-smoke-cli-${process.pid}`
+SharedMap.unlink(cliName)
+const cliMap = SharedMap.create(cliName, { capacity: 100 })
+try {
+  cliMap.set('k', 'v')
+  const r = spawnSync(process.execPath, [cli, 'stats', cliName, '--json'], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(JSON.parse(r.stdout).stats.size, 1)
+} finally {
+  cliMap.close()
+  SharedMap.unlink(cliName)
+}
 
 // lrukit/keyv: both adapters behind Keyv.
 const keyvName = `lrukit-smoke-keyv-${process.pid}`

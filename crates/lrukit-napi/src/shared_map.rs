@@ -28,7 +28,9 @@ use crate::raw;
 use crate::shared_map_dump::{self as dump, FileTask, Op};
 use crate::shared_map_hot::HOT_METHODS;
 use crate::shared_map_options as args;
-use crate::shared_map_results::{self as results, SharedMapReport, SharedMapStats};
+use crate::shared_map_results::{
+  self as results, SharedMapReport, SharedMapSegmentInfo, SharedMapStats,
+};
 use crate::typed_value::{prepare_value, value_ref};
 
 /// A hash map with LRU eviction and TTLs in named shared memory, read and
@@ -213,6 +215,25 @@ impl JsSharedMap {
   pub fn unlink(env: &Env, name: Unknown) -> Result<bool> {
     let name = args::name(env, &name)?;
     SharedMap::unlink(&name).map_err(|e| named_error(env, &name, e))
+  }
+
+  /// What the segment of map `name` says about itself, read from its header
+  /// without opening the map (for tools that list maps: `lrukit ls`): its
+  /// size, owner and mode, layout version, whether this build can open it,
+  /// whether it is ready, being created or abandoned by a dead creator, and
+  /// the header's shards, creation time, creator pid and lock kind. The
+  /// trust rule of `open` holds (`options.mode`, default `0o600`: `EPERM`
+  /// before a byte is read); `ENOENT` if missing. A foreign, damaged or
+  /// other-version header is no error: `compatible` is false and `problem`
+  /// says why (with `problemCode`). Linux, macOS, FreeBSD; `EINVAL` on
+  /// Windows.
+  #[napi(ts_args_type = "name: string, options?: SharedMapOpenOptions | undefined | null")]
+  pub fn describe(env: &Env, name: Unknown, options: Unknown) -> Result<SharedMapSegmentInfo> {
+    let name = args::name(env, &name)?;
+    let (opts, _) = args::open(env, &options)?;
+    SharedMap::describe_with(&name, &opts)
+      .map(Into::into)
+      .map_err(|e| named_error(env, &name, e))
   }
 
   /// Bytes of shared memory `create` allocates for these options (what

@@ -2,7 +2,7 @@
 //! the `stats()` and `verify()` objects and the `keys()` / `entries()`
 //! iterators.
 
-use lrukit_shm_map::{Report, Stats, Value};
+use lrukit_shm_map::{Report, SegmentInfo, Stats, Value};
 use napi::{Env, Result, Unknown};
 use napi_derive::napi;
 
@@ -56,6 +56,68 @@ pub struct SharedMapEvictions {
 pub struct SharedMapReport {
   pub ok: bool,
   pub problems: Vec<String>,
+}
+
+/// `SharedMap.describe(name)`: what a segment's header says, read without
+/// opening the map. The header fields are `null` when the header is not of
+/// this build's layout version or not written yet.
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct SharedMapSegmentInfo {
+  pub name: String,
+  /// Bytes of the segment.
+  pub size: f64,
+  /// Permission bits of the segment (e.g. `0o600`).
+  pub mode: f64,
+  /// The owner's uid.
+  pub uid: f64,
+  /// The header starts with lrukit's magic.
+  pub magic_ok: bool,
+  /// The header's layout version (when the magic is lrukit's).
+  pub layout_version: Option<f64>,
+  /// The layout version this build reads.
+  pub supported_version: f64,
+  /// `ready`; `creating` (its creator is at work); `creator-died` (`open`
+  /// says `EUNINIT`; `openOrCreate` takes it over); `not-ready` (macOS: its
+  /// creator's state cannot be told); `unknown` (not an lrukit header).
+  #[napi(ts_type = "'ready' | 'creating' | 'creator-died' | 'not-ready' | 'unknown'")]
+  pub state: String,
+  /// This build can open it: ready, and its header passes every check `open`
+  /// makes.
+  pub compatible: bool,
+  /// The size the header records.
+  pub total_size: Option<f64>,
+  pub shards: Option<f64>,
+  /// When it was created (ms since the epoch).
+  pub created_at: Option<f64>,
+  pub creator_pid: Option<f64>,
+  /// The lock the header records (e.g. `glibc robust pthread mutex`).
+  pub lock_kind: Option<String>,
+  /// Why this build cannot open it, and its code (`EINCOMPAT`, `EUNINIT`).
+  pub problem: Option<String>,
+  pub problem_code: Option<String>,
+}
+
+impl From<SegmentInfo> for SharedMapSegmentInfo {
+  fn from(d: SegmentInfo) -> Self {
+    SharedMapSegmentInfo {
+      lock_kind: d.lock_kind_name().map(str::to_owned),
+      name: d.name,
+      size: d.size as f64,
+      mode: d.mode as f64,
+      uid: d.uid as f64,
+      magic_ok: d.magic_ok,
+      layout_version: d.layout_version.map(f64::from),
+      supported_version: d.supported_version as f64,
+      state: d.state.as_str().to_owned(),
+      compatible: d.compatible,
+      total_size: d.total_size.map(|v| v as f64),
+      shards: d.shards.map(f64::from),
+      created_at: d.created_at_ms.map(|v| v as f64),
+      creator_pid: d.creator_pid.map(f64::from),
+      problem_code: d.problem.as_ref().map(|e| e.code.to_owned()),
+      problem: d.problem.map(|e| e.message),
+    }
+  }
 }
 
 impl From<Stats> for SharedMapStats {

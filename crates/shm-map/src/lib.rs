@@ -37,6 +37,10 @@
 //! `EIO` naming ENOSPC instead of SIGBUS later), `mmap(MAP_SHARED)`, header,
 //! shards, READY (stored last, Release), unlock. Nothing unlinks on drop;
 //! [`SharedMap::unlink`] removes the name.
+//! [`SharedMap::describe`] reads only a segment's header, after the same
+//! trust check as `open`, and reports what it finds (another layout
+//! version, garbage, a creator at work or dead) without opening the map:
+//! what tools that list maps use.
 //!
 //! `open_or_create` is race-free: `O_EXCL` picks one creator; the others
 //! open and wait while the creator holds its creation lock (mode 0 means
@@ -283,6 +287,7 @@ mod reader;
 mod repair;
 mod ring;
 mod segment;
+mod segment_info;
 mod sys;
 mod writer;
 /// The key and value encodings stored in the segment (part of the format).
@@ -301,6 +306,7 @@ pub use hooks::{
 pub use layout::Eviction;
 pub use map::SharedMap;
 pub use options::{required_memory_size, Options, Report, Stats};
+pub use segment_info::{InitState, SegmentInfo};
 pub use value::{Value, ValueRef};
 
 /// Parses and validates a segment header image (the first 128 bytes) as

@@ -19,7 +19,7 @@ use crate::{Options, SharedMap};
 /// creation lock (between its `shm_open` and `flock`, microseconds normally)
 /// before judging it dead.
 #[cfg(unix)]
-const STARTING_GRACE: Duration = Duration::from_millis(250);
+pub(crate) const STARTING_GRACE: Duration = Duration::from_millis(250);
 
 impl SharedMap {
   /// Creates a new map. `EEXIST` if the name is taken.
@@ -478,7 +478,7 @@ enum Opened {
 
 /// The first 128 header bytes, read with 4-byte loads (the size they are
 /// written with).
-fn read_header(mem: &Mem) -> [u8; 128] {
+pub(crate) fn read_header(mem: &Mem) -> [u8; 128] {
   let mut h = [0u8; 128];
   for (w, chunk) in h.chunks_exact_mut(4).enumerate() {
     chunk.copy_from_slice(&mem.a32(w as u64 * 4).load(Relaxed).to_le_bytes());
@@ -486,7 +486,7 @@ fn read_header(mem: &Mem) -> [u8; 128] {
   h
 }
 
-fn named(name: &str, mut e: Error) -> Error {
+pub(crate) fn named(name: &str, mut e: Error) -> Error {
   if !e.message.contains(name) {
     e.message = format!("shared map {name:?}: {}", e.message);
   }
@@ -500,11 +500,11 @@ fn eexist(name: &str) -> Error {
   )
 }
 
-fn enoent(name: &str) -> Error {
+pub(crate) fn enoent(name: &str) -> Error {
   Error::new("ENOENT", format!("no shared map named {name:?}"))
 }
 
-fn euninit(name: &str) -> Error {
+pub(crate) fn euninit(name: &str) -> Error {
   Error::new(
     "EUNINIT",
     format!(
