@@ -22,7 +22,6 @@ const uniqueName = () => `cli${process.pid.toString(36)}${(counter++).toString(3
 
 const linux = process.platform === 'linux'
 const NOT_LINUX = linux ? undefined : 'it reads /dev/shm, which only Linux has'
-const hasDump = typeof SharedMap.prototype.dump === 'function' && typeof SharedMap.prototype.load === 'function'
 
 /** Starts `lrukit ...args` with this runtime; `done` resolves with { code, stdout, stderr }. */
 function start(args, { timeout = 30_000 } = {}) {
@@ -338,7 +337,7 @@ test('unlink: exit 0 and the name is gone; exit 1 when there was nothing to unli
   t.deepEqual(json(t, jr), { map: name, unlinked: true })
 })
 
-testUnless(hasDump ? undefined : 'SharedMap.dump is not in this build', 'dump and load: the entries go to a file and back into a map', async (t) => {
+test('dump and load: the entries go to a file and back into a map', async (t) => {
   const name = uniqueName()
   SharedMap.unlink(name)
   const file = join(tmpdir(), `${name}.dump`)
@@ -358,24 +357,6 @@ testUnless(hasDump ? undefined : 'SharedMap.dump is not in this build', 'dump an
     m.close()
     SharedMap.unlink(name)
     rmSync(file, { force: true })
-  }
-})
-
-testUnless(hasDump ? 'this build has SharedMap.dump' : undefined, 'dump and load say in one sentence that this build has none, exit 2', async (t) => {
-  const name = uniqueName()
-  SharedMap.unlink(name)
-  SharedMap.create(name, { capacity: 10 }).close()
-  try {
-    for (const cmd of ['dump', 'load']) {
-      const r = await cli(cmd, name, join(tmpdir(), `${name}.dump`))
-      t.is(r.code, 2, `${cmd}: ${r.stderr}`)
-      oneLineError(t, r, /this build of lrukit has no SharedMap dump\/load/)
-      const j = await cli(cmd, name, join(tmpdir(), `${name}.dump`), '--json')
-      t.is(j.code, 2)
-      t.is(json(t, j).error.code, 'ERR_LRUKIT_UNSUPPORTED')
-    }
-  } finally {
-    SharedMap.unlink(name)
   }
 })
 

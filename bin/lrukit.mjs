@@ -545,33 +545,14 @@ function unlink([name], opts) {
   return { text: `unlinked shared map "${name}" (processes that have it open keep using it until they close it)` }
 }
 
-function noDump(method) {
-  return new CliError('ERR_LRUKIT_UNSUPPORTED', `this build of lrukit has no SharedMap dump/load (map.${method} is missing)`, EXIT.usage)
-}
-
 function dumpOrLoad(method) {
-  return async ([name, file], opts) => {
-    const { SharedMap } = lrukit()
-    if (typeof SharedMap.prototype[method] !== 'function') {
-      // not on the prototype: it may still be bound per instance, like the hot methods
-      let has = false
-      try {
-        const map = SharedMap.open(name, { mode: opts.mode })
-        has = typeof map[method] === 'function'
-        map.close()
-      } catch {
-        // cannot tell from an instance either: this build has none
-      }
-      if (!has) throw noDump(method)
-    }
-    return withMap(name, opts, async (map) => {
-      if (typeof map[method] !== 'function') throw noDump(method)
+  return ([name, file], opts) =>
+    withMap(name, opts, async (map) => {
       const count = await map[method](file)
       if (opts.json) return { doc: { map: name, file, [method === 'dump' ? 'dumped' : 'loaded']: count } }
-      const n = typeof count === 'number' ? int(count) : String(count)
+      const n = int(count)
       return { text: method === 'dump' ? `dumped ${n} entries of shared map "${name}" to ${file}` : `loaded ${n} entries from ${file} into shared map "${name}"` }
     })
-  }
 }
 
 const RUN = { ls, stats, verify, keys, get, sizes, unlink, dump: dumpOrLoad('dump'), load: dumpOrLoad('load') }
