@@ -10,9 +10,10 @@
 //   - callers in this process share one promise per key (in-process coalescing);
 //   - a miss whose claim this process wins calls the loader, then stores the value (or gives the
 //     claim back when the loader throws or returns `undefined`);
-//   - a miss another process is loading is polled for every POLL_MS by one timer per process
-//     (one native call per handle checks all its waiting keys), with no native thread and no
-//     blocked event loop;
+//   - a miss another process is loading is polled for every POLL_MS by one timer per process:
+//     one read of the map's fetch epoch, and when it moved (or every FULL_CHECK_POLLS polls) one
+//     native call that checks all the handle's waiting keys; no native thread, no blocked event
+//     loop;
 //   - a stale value is returned at once; the caller that wins the claim refreshes it in the
 //     background.
 const native = require('./native.js')
@@ -86,6 +87,8 @@ const STALE = 1
 const LOAD = 2
 /** How often (ms) waiting fetches look for the value another process is loading. */
 const POLL_MS = 1
+/** Polls between checks of the waiting keys when the map's fetch epoch has not moved. */
+const FULL_CHECK_POLLS = 10
 /** How long a loader runs before others stop waiting for it: the crate's default, in ms. */
 const LOCK_TIMEOUT_MS = 10_000
 
@@ -201,6 +204,9 @@ function stepWaiter(w) {
   return true
 }
 
+/** Per handle: the fetch epoch last seen, and the polls since its keys were last checked. */
+const epochs = new WeakMap()
+
 function poll() {
   pollTimer = null
   // Detached first: a loader started below may add waiters while this runs.
@@ -209,6 +215,16 @@ function poll() {
   for (const [map, list] of lists) {
     let pending
     try {
+      // One read says whether any load of this map ended (stored or gave up) since the last poll;
+      // the keys are checked then, and every FULL_CHECK_POLLS polls anyway (an owner that died or
+      // overran its lockTimeout moves no epoch).
+      const epoch = native.sharedMapFetchEpoch(map)
+      const seen = epochs.get(map)
+      if (seen !== undefined && seen.epoch === epoch && ++seen.polls < FULL_CHECK_POLLS) {
+        for (const w of list) addWaiter(w)
+        continue
+      }
+      epochs.set(map, { epoch, polls: 0 })
       // One native call checks every waiting key of the handle (two lock-free reads each).
       pending = native.sharedMapFetchPending(
         map,

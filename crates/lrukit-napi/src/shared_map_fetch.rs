@@ -98,6 +98,20 @@ pub fn shared_map_fetch_pending<'e>(
   Ok(Uint8Array::new(out))
 }
 
+/// The map's fetch epoch (see the crate's `fetch_epoch`): waiters check
+/// their keys only when it moved.
+#[napi(skip_typescript)]
+#[cfg_attr(test, allow(dead_code))] // only called from JavaScript
+pub fn shared_map_fetch_epoch(env: &Env, map: &JsSharedMap) -> Result<f64> {
+  let state = map.shared.state(env)?;
+  state
+    .map
+    .as_ref()
+    .expect("checked open")
+    .fetch_epoch()
+    .map_err(|e| shm_error(env, e))
+}
+
 /// Stores a loader's `value` under `key` with the fetch's TTL and gives the
 /// claim back.
 #[napi(skip_typescript)]

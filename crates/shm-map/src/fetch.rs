@@ -38,6 +38,13 @@
 //!   owner; each caller sees only its own loader's rejection).
 //! * **A damaged claim** (not 24 bytes) is removed and claimed anew.
 //!
+//! # Waiting
+//!
+//! Waiters poll. [`SharedMap::fetch_pending`] answers for one key with two
+//! lock-free reads; the map's **fetch epoch** (an internal counter, key tag
+//! `'h'` alone, that every store and release of a claim increments) lets a
+//! process with many waiting keys skip even those while no load ended.
+//!
 //! # Freshness and stale-while-revalidate
 //!
 //! A value is **fresh** while more than `stale_ms` of its TTL remains
@@ -56,6 +63,9 @@ use crate::error::Error;
 use crate::sys;
 use crate::value::{Value, ValueRef};
 use crate::SharedMap;
+
+/// The internal key of the map's fetch epoch (claim keys are longer).
+const EPOCH_KEY: &[u8] = &[TAG_CLAIM_HASH];
 
 /// How long a judgement of a claim owner's liveness is reused (ms).
 pub const JUDGE_INTERVAL_MS: u64 = 10;
@@ -263,6 +273,24 @@ impl SharedMap {
   /// Gives the claim back (a failed loader); false if it was no longer this
   /// process's (it overran its deadline and another process took over).
   pub fn fetch_release(&self, claim: &Claim) -> Result<bool, Error> {
-    self.compare_and_delete(&claim.key, ValueRef::Bytes(&claim.token))
+    let released = self.compare_and_delete(&claim.key, ValueRef::Bytes(&claim.token))?;
+    // Waiters watch the epoch: one read tells them whether any load of
+    // this map ended since their last look.
+    self.incr(EPOCH_KEY, 1.0, 0.0, Some(0))?;
+    Ok(released)
+  }
+
+  /// The map's fetch epoch: a counter every [`fetch_store`](Self::fetch_store)
+  /// and [`fetch_release`](Self::fetch_release) moves. Waiters poll it (one
+  /// lock-free read) and check their keys only when it moved — or at least
+  /// every few polls, since a load can also end by its owner dying or
+  /// overrunning its deadline, which moves nothing. It is an ordinary
+  /// entry: an eviction or a `clear` resets it, which waiters see as a
+  /// change.
+  pub fn fetch_epoch(&self) -> Result<f64, Error> {
+    Ok(match self.peek(EPOCH_KEY)? {
+      Some(Value::Number(n)) => n,
+      _ => 0.0,
+    })
   }
 }
