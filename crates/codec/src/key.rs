@@ -8,11 +8,11 @@
 //! | `'B'` | bigint < 0      | the same, for the magnitude of a negative bigint  |
 //! | `'u'` | Buffer / Uint8Array | the bytes                                     |
 //! | `'c'` | internal: the `fetch` claim of a key | that key's own encoding       |
-//! | `'h'` | internal: the same, for a key too long to prefix | its xxh3-128 hash (16 bytes) |
+//! | `'h'` | internal: the same, for a key too long to prefix | its xxh3-128 hash (16 bytes); `'h'` alone: the map's fetch epoch |
 //!
 //! The two internal tags never come from a user's key: [`decode`] returns
-//! `None` for them and [`is_internal`] tells them apart, so listings skip
-//! them.
+//! `None` for them and [`is_internal`] tells them apart, so the binding's
+//! listings skip them.
 //!
 //! Strings are JavaScript strings: sequences of UTF-16 code units that may
 //! hold lone surrogates. Their bytes are WTF-8 (<https://simonsapin.github.io/wtf-8/>):

@@ -2,6 +2,7 @@
 //! the `stats()` and `verify()` objects and the `keys()` / `entries()`
 //! iterators.
 
+use lrukit_shm_map::codec::key::is_internal;
 use lrukit_shm_map::{Report, SegmentInfo, Stats, Value};
 use napi::{Env, Result, Unknown};
 use napi_derive::napi;
@@ -159,17 +160,21 @@ impl From<Report> for SharedMapReport {
   }
 }
 
-/// An iterator over the stored `keys` (encoded, as the crate returns them).
+/// An iterator over the stored `keys` (encoded, as the crate returns them),
+/// without `fetch`'s internal entries.
 pub(crate) fn keys<'e>(env: &'e Env, keys: &[Vec<u8>]) -> Result<Unknown<'e>> {
+  let keys: Vec<&Vec<u8>> = keys.iter().filter(|k| !is_internal(k)).collect();
   let mut arr = env.create_array(keys.len() as u32)?;
-  for (i, k) in keys.iter().enumerate() {
+  for (i, k) in keys.into_iter().enumerate() {
     arr.set(i as u32, key::to_js(env, k)?)?;
   }
   raw::array_iterator(arr.coerce_to_object()?)
 }
 
-/// An iterator over `[key, value]` pairs of the stored `entries`.
-pub(crate) fn entries<'e>(env: &'e Env, entries: Vec<(Vec<u8>, Value)>) -> Result<Unknown<'e>> {
+/// An iterator over `[key, value]` pairs of the stored `entries`, without
+/// `fetch`'s internal entries.
+pub(crate) fn entries<'e>(env: &'e Env, mut entries: Vec<(Vec<u8>, Value)>) -> Result<Unknown<'e>> {
+  entries.retain(|(k, _)| !is_internal(k));
   let mut arr = env.create_array(entries.len() as u32)?;
   for (i, (k, v)) in entries.into_iter().enumerate() {
     let mut pair = env.create_array(2)?;

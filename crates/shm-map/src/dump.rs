@@ -448,10 +448,6 @@ impl SharedMap {
       // "no expiry").
       let entries = self.snapshot_with(sh, |s, now| s.collect_timed(now.max(dumped_at)))?;
       for ((key, tag, word, bytes), expires) in entries {
-        // `fetch` claims belong to the processes of this host, now.
-        if crate::codec::key::is_internal(&key) {
-          continue;
-        }
         let wb = word.to_le_bytes();
         let value: &[u8] = match tag {
           t if is_bytes_tag(t) => &bytes,

@@ -6,8 +6,8 @@
 //!
 //! The right to load `key` is a **claim**: an ordinary entry of the map,
 //! under an internal key (codec tag `'c'` + the key's own encoding, or tag
-//! `'h'` + its xxh3-128 hash when the key is too long to prefix; listings
-//! skip both), whose value is 24 bytes:
+//! `'h'` + its xxh3-128 hash when the key is too long to prefix), whose
+//! value is 24 bytes:
 //!
 //! ```text
 //! owner word (u64: start tag << 32 | pid) | pid namespace (u64) | nonce (u64)
@@ -19,6 +19,13 @@
 //! wins; giving it back is [`SharedMap::compare_and_delete`] with the
 //! owner's own bytes, so an owner that overran its deadline never removes
 //! the claim of the process that took over from it.
+//!
+//! Keys are assumed codec-encoded (as the binding writes them), so no user
+//! key starts with an internal tag; `codec::key::is_internal` tells the
+//! internal entries apart, and the binding's `keys()`/`entries()` skip
+//! them. They are ordinary entries otherwise: they count in `len`, and
+//! `dump` writes them (a loaded claim ends at its deadline or when its
+//! owner is judged gone).
 //!
 //! # Failure story
 //!

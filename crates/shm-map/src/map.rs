@@ -572,18 +572,13 @@ impl SharedMap {
   }
 
   /// All live keys. Weakly consistent: each shard is read consistently
-  /// (most recently used first), shards one after another. Internal keys
-  /// (`fetch` claims) are skipped.
+  /// (most recently used first), shards one after another. With
+  /// codec-encoded keys, `fetch`'s internal entries are the keys
+  /// [`codec::key::is_internal`](crate::codec::key::is_internal) tells apart.
   pub fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
     for sh in 0..self.layout.shards {
-      out.extend(
-        self
-          .snapshot(sh, false)?
-          .into_iter()
-          .map(|e| e.0)
-          .filter(|k| !crate::codec::key::is_internal(k)),
-      );
+      out.extend(self.snapshot(sh, false)?.into_iter().map(|e| e.0));
     }
     Ok(out)
   }
@@ -596,7 +591,6 @@ impl SharedMap {
         self
           .snapshot(sh, true)?
           .into_iter()
-          .filter(|e| !crate::codec::key::is_internal(&e.0))
           .map(|(k, tag, word, v)| (k, decode(tag, word, v))),
       );
     }
