@@ -108,8 +108,14 @@ function keyId(key) {
     case 'bigint':
       return `b${key}`
     default:
-      if (key instanceof Uint8Array) return `u${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`
-      return undefined // not a key: the native call throws the right error
+      // A hostile object (a revoked Proxy, a detached buffer) throws here: no coalescing for it,
+      // and the native call reports what is wrong with the key.
+      try {
+        if (key instanceof Uint8Array) return `u${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`
+      } catch {
+        // fall through
+      }
+      return undefined
   }
 }
 
