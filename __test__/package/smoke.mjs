@@ -33,7 +33,7 @@ assert.equal(oldest.key, 'a')
 assert.equal(oldest.timestamp, t0)
 
 // SharedMap: a named segment that a child process reads and writes.
-const name = `lrukit-smoke-${process.pid}`
+const name = `lk-smoke-${process.pid.toString(36)}`
 SharedMap.unlink(name)
 const map = SharedMap.create(name, { capacity: 1000, json: true })
 try {
@@ -70,7 +70,7 @@ const cli = join(lrukitDir, 'bin', 'lrukit.mjs')
 if (process.platform !== 'win32') assert.ok(existsSync(join(lrukitDir, '..', '.bin', 'lrukit')), 'npm linked node_modules/.bin/lrukit')
 const cliVersion = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' })
 assert.equal(cliVersion.stdout, `lrukit ${require('lrukit/package.json').version}\n`, cliVersion.stderr)
-const cliName = `lrukit-smoke-cli-${process.pid}`
+const cliName = `lk-smoke-cli-${process.pid.toString(36)}`
 SharedMap.unlink(cliName)
 const cliMap = SharedMap.create(cliName, { capacity: 100 })
 try {
@@ -84,7 +84,7 @@ try {
 }
 
 // lrukit/keyv: both adapters behind Keyv.
-const keyvName = `lrukit-smoke-keyv-${process.pid}`
+const keyvName = `lk-smoke-kv-${process.pid.toString(36)}`
 const shared = new KeyvSharedMap(keyvName, { capacity: 1000 })
 try {
   const kv = new Keyv({ store: shared, namespace: 'smoke' })
