@@ -1,272 +1,252 @@
-// `npm run bench`: LruCache beside the JavaScript LRUs, same workload, one run.
+// `npm run bench:lru`: LruCache beside the JavaScript LRUs, measured as a user would compare them.
 //
-//   (a) zipf(s=0.99) over 1M string keys 'flow:<i>', capacity 100k, get-else-set
+// Method: every (workload, value type, implementation) runs alone in its own fresh process
+// (`--child`), the implementations alternate within each round (the first one rotates), and each
+// row is the median of ROUNDS rounds with its min–max. Default options as a user writes them
+// (`new LruCache({ capacity })`, `new LRUCache({ max })`, ...).
+//
+// Workloads (keys 'flow:<i>', built before timing; values prebuilt per key, so the timed loop is
+// cache work only):
+//   (a) zipf(s=0.99) over 1M keys, capacity 100k, get-else-set (a miss stores the key's value)
 //   (b) uniform random hits over 1M resident entries (capacity 1M)
-//   (c) workload (a) in batches of 1,000 keys: lrukit uses getMany + setMany (two
-//       native calls per batch); the JS caches have no batch API and run per key
-//   heap: V8 heap growth after inserting 1M entries with primitive values, each
-//         cache in its own child process (--expose-gc)
-//   plus `noop()` and `echo(key)` rows: the cost of crossing into native at all.
+//   (c) workload (a) in batches of 1,000 keys: lrukit getMany + setMany; the others per key
+// Value types, each its own row: short strings (~30 bytes), objects ({ id, name, tags }), numbers.
+// Boundary rows (lrukit's process, no cache): `noop()`, `echo(key)` (one argument in and out),
+// and `probeKey(key)`: the native call that reads a key as LruCache does and nothing else — the
+// floor of any native get.
+// Heap: V8 heap growth after inserting 1M entries of each value type, each cache in its own
+// process.
 //
-// Keys are built before timing (as in bench-lru), so the timed loop is cache work only.
-// Results: bench/results/lru.json and bench/results/lru.md. Ratios matter; absolute
-// times on a shared 2-core machine are noisy.
+// Results: bench/results/lru.{json,md}; `--quick` (1 round, short runs) writes nothing.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 
-import { Bench } from 'tinybench'
-import { LRUCache } from 'lru-cache'
-import { createLRU } from 'lru.min'
-
-import { buildIfNeeded } from '../scripts/build-if-needed.mjs'
 import { rng, zipfStream } from './workload.mjs'
 
 const require = createRequire(import.meta.url)
-const MnemonistLRU = require('mnemonist/lru-cache')
+const script = fileURLToPath(import.meta.url)
 const here = fileURLToPath(new URL('.', import.meta.url))
 const quick = process.argv.includes('--quick')
+const ROUNDS = quick ? 1 : 3
+const SECONDS = quick ? 0.4 : 1.5
 
 const UNIVERSE = 1_000_000
 const CAPACITY = 100_000
 const BATCH = 1_000
 const STREAM = 1 << 20 // sampled operations, cycled through
+const WARM = 300_000
 
-const KEYS = Array.from({ length: UNIVERSE }, (_, i) => 'flow:' + i)
-
-const FACTORIES = {
-  lrukit: (capacity) => new (require('lrukit').LruCache)({ capacity }),
-  'lru-cache': (capacity) => new LRUCache({ max: capacity }),
-  'lru.min': (capacity) => createLRU({ max: capacity }),
-  mnemonist: (capacity) => new MnemonistLRU(capacity),
-  'Map (FIFO, no LRU)': (capacity) => fifoMap(capacity),
+const IMPLS = ['lrukit', 'lru-cache', 'lru.min', 'mnemonist']
+const VALUE_TYPES = ['string', 'object', 'number']
+const WORKLOADS = {
+  a: 'zipf 0.99 over 1M keys, capacity 100k, get-else-set',
+  b: 'uniform hits over 1M resident entries',
+  c: 'workload (a) in batches of 1,000 keys (lrukit: getMany + setMany; the others per key)',
 }
 
-function makeCaches(capacity) {
-  return Object.fromEntries(Object.entries(FACTORIES).map(([name, make]) => [name, make(capacity)]))
-}
-
-function fifoMap(capacity) {
-  const m = new Map()
-  return {
-    get: (k) => m.get(k),
-    set(k, v) {
-      if (m.size >= capacity && !m.has(k)) m.delete(m.keys().next().value)
-      m.set(k, v)
-      return this
-    },
+function make(impl, capacity) {
+  switch (impl) {
+    case 'lrukit':
+      return new (require('lrukit').LruCache)({ capacity })
+    case 'lru-cache':
+      return new (require('lru-cache').LRUCache)({ max: capacity })
+    case 'lru.min':
+      return require('lru.min').createLRU({ max: capacity })
+    case 'mnemonist':
+      return new (require('mnemonist/lru-cache'))(capacity)
   }
+  throw new Error(`unknown implementation ${impl}`)
 }
 
-function cycle(stream) {
-  let i = 0
-  const n = stream.length
-  return () => {
-    const k = stream[i]
-    i = i + 1 === n ? 0 : i + 1
-    return k
+function valuesOf(type) {
+  const out = new Array(UNIVERSE)
+  for (let i = 0; i < UNIVERSE; i++) {
+    if (type === 'string') out[i] = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
+    else if (type === 'object') out[i] = { id: i, name: `user ${i}`, tags: ['a', 'b'] }
+    else out[i] = i * 1.5
   }
+  return out
 }
 
-const OPS_PER_CALL = 1000 // each timed call does this many cache operations
-
-async function runBench(title, tasks) {
-  const bench = new Bench({ time: quick ? 300 : 1500, warmupTime: quick ? 100 : 300 })
-  for (const [name, fn] of tasks) bench.add(name, fn)
-  await bench.run()
-  const rows = bench.tasks.map((t) => {
-    const r = t.result
-    const nsPerOp = (r.latency.mean * 1e6) / OPS_PER_CALL
-    return { name: t.name, opsPerSec: 1e9 / nsPerOp, nsPerOp, rme: r.latency.rme }
-  })
-  return { title, rows }
+/** Runs `step` (OPS operations per call) for SECONDS after a short warm-up; ops per second. */
+function timed(step, ops) {
+  const warmEnd = performance.now() + 100
+  while (performance.now() < warmEnd) step()
+  let calls = 0
+  const start = performance.now()
+  const end = start + SECONDS * 1000
+  let now = start
+  while (now < end) {
+    step()
+    calls++
+    now = performance.now()
+  }
+  return (calls * ops) / ((now - start) / 1000)
 }
 
-async function workloadA() {
-  const stream = zipfStream(UNIVERSE, 0.99, STREAM, 42).map((i) => KEYS[i])
-  const caches = makeCaches(CAPACITY)
-  const tasks = []
-  for (const [name, c] of Object.entries(caches)) {
-    const next = cycle(stream)
-    // warm the cache to steady state before timing
-    for (let j = 0; j < 300_000; j++) {
-      const k = next()
-      if (c.get(k) === undefined) c.set(k, j)
+// ------------------------------------------------------------------ child side
+function child(workload, type, impl) {
+  const keys = Array.from({ length: UNIVERSE }, (_, i) => `flow:${i}`)
+  const values = valuesOf(type)
+  const OPS = 1000
+  let opsPerSec
+  let hitRate = null
+  if (impl === 'noop' || impl === 'echo' || impl === 'probeKey') {
+    const native = require('../native.js')
+    const stream = zipfStream(UNIVERSE, 0.99, STREAM, 42).map((i) => keys[i])
+    let p = 0
+    const f = native[impl]
+    opsPerSec = timed(() => {
+      for (let j = 0; j < OPS; j++) {
+        f(stream[p])
+        p = p + 1 === STREAM ? 0 : p + 1
+      }
+    }, OPS)
+  } else if (workload === 'b') {
+    const c = make(impl, UNIVERSE)
+    for (let i = 0; i < UNIVERSE; i++) c.set(keys[i], values[i])
+    const rand = rng(7)
+    const stream = Array.from({ length: STREAM }, () => keys[(rand() * UNIVERSE) | 0])
+    let p = 0
+    let misses = 0
+    opsPerSec = timed(() => {
+      for (let j = 0; j < OPS; j++) {
+        if (c.get(stream[p]) === undefined) misses++
+        p = p + 1 === STREAM ? 0 : p + 1
+      }
+    }, OPS)
+    if (misses) throw new Error(`${impl}: ${misses} misses in a hit-only workload`)
+  } else {
+    const ids = zipfStream(UNIVERSE, 0.99, STREAM, 42)
+    const c = make(impl, CAPACITY)
+    let p = 0
+    const one = () => {
+      const id = ids[p]
+      p = p + 1 === STREAM ? 0 : p + 1
+      const k = keys[id]
+      if (c.get(k) === undefined) c.set(k, values[id])
     }
-    tasks.push([
-      name,
-      () => {
-        for (let j = 0; j < OPS_PER_CALL; j++) {
-          const k = next()
-          if (c.get(k) === undefined) c.set(k, j)
-        }
-      },
-    ])
-  }
-  const { noop, echo } = require('../native.js') // the benchmark probes, not part of the API
-  const next = cycle(stream)
-  tasks.push(['native noop() (boundary only)', () => {
-    for (let j = 0; j < OPS_PER_CALL; j++) noop()
-  }])
-  tasks.push(['native echo(key) (boundary + 1 arg)', () => {
-    for (let j = 0; j < OPS_PER_CALL; j++) echo(next())
-  }])
-  // hit rate, measured once on a fresh lrukit cache (identical for every true LRU)
-  const probe = makeCaches(CAPACITY).lrukit
-  let hits = 0
-  for (let j = 0; j < stream.length; j++) {
-    const k = stream[j]
-    if (probe.get(k) === undefined) probe.set(k, j)
-    else hits++
-  }
-  const res = await runBench('(a) zipf 0.99 over 1M keys, capacity 100k, get-else-set', tasks)
-  res.note = `hit rate ${(100 * hits / stream.length).toFixed(1)}% (second pass over the stream)`
-  return res
-}
-
-async function workloadB() {
-  const caches = makeCaches(UNIVERSE)
-  const rand = rng(7)
-  const stream = Array.from({ length: STREAM }, () => KEYS[(rand() * UNIVERSE) | 0])
-  const tasks = []
-  for (const [name, c] of Object.entries(caches)) {
-    if (name.startsWith('Map')) continue
-    for (let i = 0; i < UNIVERSE; i++) c.set(KEYS[i], i)
-    const next = cycle(stream)
-    let sink = 0
-    tasks.push([
-      name,
-      () => {
-        for (let j = 0; j < OPS_PER_CALL; j++) sink += c.get(next())
-        if (Number.isNaN(sink)) throw new Error('miss in a hit-only workload')
-      },
-    ])
-  }
-  const res = await runBench('(b) uniform hits over 1M resident entries', tasks)
-  return res
-}
-
-async function workloadC() {
-  const stream = zipfStream(UNIVERSE, 0.99, STREAM, 42).map((i) => KEYS[i])
-  const caches = makeCaches(CAPACITY)
-  const tasks = []
-  const lrukit = caches.lrukit
-  {
-    let pos = 0
-    const batches = []
-    for (let b = 0; b + BATCH <= stream.length; b += BATCH) batches.push(stream.slice(b, b + BATCH))
-    const step = () => {
-      const keys = batches[pos]
-      pos = pos + 1 === batches.length ? 0 : pos + 1
-      const vals = lrukit.getMany(keys)
-      const missing = []
-      for (let j = 0; j < keys.length; j++) if (vals[j] === undefined) missing.push([keys[j], j])
-      if (missing.length) lrukit.setMany(missing)
+    for (let j = 0; j < WARM; j++) one()
+    if (workload === 'c' && impl === 'lrukit') {
+      const batches = []
+      for (let b = 0; b + BATCH <= STREAM; b += BATCH) batches.push(ids.slice(b, b + BATCH))
+      let q = 0
+      const batchKeys = new Array(BATCH)
+      opsPerSec = timed(() => {
+        const batch = batches[q]
+        q = q + 1 === batches.length ? 0 : q + 1
+        for (let j = 0; j < BATCH; j++) batchKeys[j] = keys[batch[j]]
+        const got = c.getMany(batchKeys)
+        const missing = []
+        for (let j = 0; j < BATCH; j++) if (got[j] === undefined) missing.push([batchKeys[j], values[batch[j]]])
+        if (missing.length) c.setMany(missing)
+      }, BATCH)
+    } else {
+      opsPerSec = timed(() => {
+        for (let j = 0; j < OPS; j++) one()
+      }, OPS)
     }
-    for (let w = 0; w < 300; w++) step()
-    tasks.push(['lrukit getMany/setMany (batches of 1,000)', step])
-  }
-  for (const [name, c] of Object.entries(caches)) {
-    if (name === 'lrukit') continue
-    const next = cycle(stream)
-    for (let j = 0; j < 300_000; j++) {
-      const k = next()
-      if (c.get(k) === undefined) c.set(k, j)
+    // Hit rate of the timed stream's second pass (the same for every true LRU).
+    let hits = 0
+    const n = Math.min(STREAM, 200_000)
+    for (let j = 0; j < n; j++) {
+      const id = ids[j]
+      if (c.get(keys[id]) === undefined) c.set(keys[id], values[id])
+      else hits++
     }
-    tasks.push([
-      `${name} (per key)`,
-      () => {
-        for (let j = 0; j < BATCH; j++) {
-          const k = next()
-          if (c.get(k) === undefined) c.set(k, j)
-        }
-      },
-    ])
+    hitRate = hits / n
   }
-  return runBench('(c) workload (a) in batches of 1,000 keys', tasks)
+  process.stdout.write(JSON.stringify({ opsPerSec, hitRate }))
 }
 
-function heapGrowth() {
-  const names = Object.keys(FACTORIES)
-  const rows = []
-  for (const name of names) {
-    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--heap-child', name], {
-      encoding: 'utf8',
-    })
-    rows.push({ name, ...JSON.parse(out) })
-  }
-  return { title: 'V8 heap growth after inserting 1M entries (number values)', rows }
-}
-
-async function heapChild(name) {
+function heapChild(type, impl) {
   const N = 1_000_000
   require('lrukit') // load the addon before measuring
+  const values = valuesOf(type)
+  const keys = Array.from({ length: N }, (_, i) => `flow:${i}`)
   globalThis.gc()
   globalThis.gc()
   const before = process.memoryUsage()
-  const c = FACTORIES[name](N)
-  for (let i = 0; i < N; i++) c.set('flow:' + i, i)
+  const c = make(impl, N)
+  for (let i = 0; i < N; i++) c.set(keys[i], values[i])
   globalThis.gc()
   globalThis.gc()
   const after = process.memoryUsage()
-  if (c.get('flow:5') !== 5) throw new Error('cache lost an entry')
-  process.stdout.write(
-    JSON.stringify({
-      heapMB: (after.heapUsed - before.heapUsed) / 2 ** 20,
-      rssMB: (after.rss - before.rss) / 2 ** 20,
-    }),
-  )
+  if (c.get('flow:5') !== values[5]) throw new Error('cache lost an entry')
+  process.stdout.write(JSON.stringify({ heapMB: (after.heapUsed - before.heapUsed) / 2 ** 20, rssMB: (after.rss - before.rss) / 2 ** 20 }))
 }
 
-function ratioTable(res, base = 'lru-cache') {
-  const baseRow = res.rows.find((r) => r.name === base || r.name === `${base} (per key)`)
-  const lines = [`#### ${res.title}`, '']
-  if (res.note) lines.push(res.note, '')
-  lines.push('| implementation | ops/s | ns/op | ± | vs lru-cache |', '|---|---:|---:|---:|---:|')
-  for (const r of res.rows) {
-    const ratio = baseRow ? (r.opsPerSec / baseRow.opsPerSec).toFixed(2) + '×' : ''
-    lines.push(
-      `| ${r.name} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.nsPerOp.toFixed(1)} | ${r.rme.toFixed(1)}% | ${ratio} |`,
-    )
-  }
-  return lines.join('\n')
-}
-
-function heapTable(res) {
-  const base = res.rows.find((r) => r.name === 'lru-cache')
-  const lines = [`#### ${res.title}`, '', '| implementation | heap growth (MB) | RSS growth (MB) | heap vs lru-cache |', '|---|---:|---:|---:|']
-  for (const r of res.rows) {
-    lines.push(`| ${r.name} | ${r.heapMB.toFixed(1)} | ${r.rssMB.toFixed(1)} | ${(r.heapMB / base.heapMB).toFixed(3)}× |`)
-  }
-  return lines.join('\n')
-}
+// ----------------------------------------------------------------- parent side
+const run = (args) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', script, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 }))
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const fmt = (n) => Math.round(n).toLocaleString('en-US')
 
 async function main() {
-  if (process.argv[2] === '--heap-child') return heapChild(process.argv[3])
+  if (process.argv[2] === '--child') return child(process.argv[3], process.argv[4], process.argv[5])
+  if (process.argv[2] === '--heap-child') return heapChild(process.argv[3], process.argv[4])
+  const { buildIfNeeded } = await import('../scripts/build-if-needed.mjs')
   buildIfNeeded()
   const runtime = process.versions.bun ? `Bun ${process.versions.bun}` : `Node ${process.version}`
-  console.log(`lrukit LruCache benchmark on ${runtime}${quick ? ' (quick)' : ''}\n`)
-  const results = []
-  for (const w of [workloadA, workloadB, workloadC]) {
-    const r = await w()
-    console.log(ratioTable(r) + '\n')
-    results.push(r)
+  const results = {}
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const w of Object.keys(WORKLOADS)) {
+      for (const type of VALUE_TYPES) {
+        for (let i = 0; i < IMPLS.length; i++) {
+          const impl = IMPLS[(i + r) % IMPLS.length]
+          const res = run(['--child', w, type, impl])
+          ;((results[w] ??= {})[type] ??= {})[impl] ??= []
+          results[w][type][impl].push(res)
+          console.log(`round ${r + 1} (${w}) ${type} ${impl}: ${fmt(res.opsPerSec)} ops/s`)
+        }
+      }
+    }
+    for (const probe of ['noop', 'echo', 'probeKey']) {
+      const res = run(['--child', 'a', 'number', probe])
+      ;((results.boundary ??= {})[probe] ??= []).push(res)
+    }
   }
-  const heap = heapGrowth()
-  console.log(heapTable(heap) + '\n')
-  const md = [
-    `### LruCache benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`,
+  const heap = {}
+  for (const type of VALUE_TYPES) for (const impl of IMPLS) (heap[type] ??= {})[impl] = run(['--heap-child', type, impl])
+
+  const spread = (xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
+  const md = [`### LruCache benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`, '']
+  md.push(
+    `Each row: one implementation alone in its own process, implementations alternating, median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} (min–max), ops/s. Default options. Values prebuilt per key: short strings (~30 bytes), objects \`{ id, name, tags }\`, numbers.`,
     '',
-    ...results.map((r) => ratioTable(r) + '\n'),
-    heapTable(heap),
-    '',
-  ].join('\n')
-  mkdirSync(`${here}results`, { recursive: true })
+  )
+  for (const [w, title] of Object.entries(WORKLOADS)) {
+    md.push(`#### (${w}) ${title}`, '')
+    const hr = results[w].number.lrukit.map((x) => x.hitRate).filter((x) => x !== null)
+    if (hr.length) md.push(`hit rate ${(100 * median(hr)).toFixed(1)}%`, '')
+    md.push('| values | implementation | ops/s | vs lru-cache |', '|---|---|---:|---:|')
+    for (const type of VALUE_TYPES) {
+      const base = median(results[w][type]['lru-cache'].map((x) => x.opsPerSec))
+      for (const impl of IMPLS) {
+        const xs = results[w][type][impl].map((x) => x.opsPerSec)
+        const label = w === 'c' && impl !== 'lrukit' ? `${impl} (per key)` : w === 'c' ? 'lrukit getMany/setMany' : impl
+        md.push(`| ${type} | ${label} | ${spread(xs)} | ${(median(xs) / base).toFixed(2)}× |`)
+      }
+    }
+    md.push('')
+  }
+  md.push('#### The boundary (calls per second over the zipf key stream, lrukit\'s process)', '')
+  md.push('| native call | calls/s | ns/call |', '|---|---:|---:|')
+  const probes = { noop: 'noop() (crossing only)', echo: 'echo(key) (one argument in and out)', probeKey: 'probeKey(key) (reads the key as LruCache does: the floor of a native get)' }
+  for (const [probe, label] of Object.entries(probes)) {
+    const xs = results.boundary[probe].map((x) => x.opsPerSec)
+    md.push(`| ${label} | ${spread(xs)} | ${(1e9 / median(xs)).toFixed(1)} |`)
+  }
+  md.push('', '#### V8 heap growth after inserting 1M entries (each cache in its own process)', '')
+  md.push('| values | implementation | heap MB | RSS MB |', '|---|---|---:|---:|')
+  for (const type of VALUE_TYPES) for (const impl of IMPLS) md.push(`| ${type} | ${impl} | ${heap[type][impl].heapMB.toFixed(1)} | ${heap[type][impl].rssMB.toFixed(1)} |`)
+  const text = `${md.join('\n')}\n`
+  console.log(`\n${text}`)
   if (!quick) {
-    writeFileSync(`${here}results/lru.json`, JSON.stringify({ runtime, date: new Date().toISOString(), results, heap }, null, 2))
-    writeFileSync(`${here}results/lru.md`, md)
-    console.log('wrote bench/results/lru.json and bench/results/lru.md')
+    mkdirSync(`${here}results`, { recursive: true })
+    writeFileSync(`${here}results/lru.json`, `${JSON.stringify({ runtime, date: new Date().toISOString(), rounds: ROUNDS, results, heap }, null, 2)}\n`)
+    writeFileSync(`${here}results/lru.md`, text)
   }
 }
 

@@ -34,6 +34,17 @@ pub fn echo(value: napi::Unknown<'_>) -> napi::Unknown<'_> {
   value
 }
 
+/// Reads `key` into a native buffer exactly as `LruCache`'s methods do (the
+/// same encoder) and does nothing else: the floor of a native `get`, for the
+/// benchmarks. Errors as an invalid key does.
+#[napi_derive::napi(skip_typescript)]
+pub fn probe_key(env: napi::Env, key: napi::Unknown<'_>) -> napi::Result<()> {
+  thread_local! {
+    static SCRATCH: std::cell::RefCell<key::KeyScratch> = std::cell::RefCell::new(key::KeyScratch::default());
+  }
+  SCRATCH.with(|s| s.borrow_mut().encode(&env, &key).map(|_| ()))
+}
+
 /// Runs once per module load (main thread and every worker): finishes the
 /// JavaScript shape of the exported classes.
 #[napi_derive::napi(module_exports)]
