@@ -66,7 +66,8 @@ export type LrukitErrorCode =
   | 'ETIMEDOUT'
   | 'EIO'
   | 'EBADDUMP'
-  | 'ECLOSED'// </error-codes>
+  | 'ECLOSED'
+// </error-codes>
 
 /** An error lrukit threw: an `Error`, `TypeError` or `RangeError` with one of lrukit's codes. */
 export interface LrukitError<C extends LrukitErrorCode = LrukitErrorCode> extends Error {

@@ -60,7 +60,8 @@ const ERROR_CODES = new Set([
   'EIO',
   'EBADDUMP',
   'ECLOSED',
-])// </error-codes>
+])
+// </error-codes>
 
 /** Whether `error` is an error lrukit threw (with `code`: with that code). */
 function isLrukitError(error, code) {
@@ -171,10 +172,17 @@ function releaseQuietly(map, claim) {
   }
 }
 
-function refreshInBackground(map, key, loader, options, claim) {
-  sharedLoad(map, key, loader, options, claim).catch((error) => {
+/** Hands a background refresh's error to `onRefreshError`; nothing else sees it. */
+function refreshFailed(options, error) {
+  try {
     if (typeof options?.onRefreshError === 'function') options.onRefreshError(error)
-  })
+  } catch {
+    // The callback's own error has nowhere to go but an unhandled rejection: dropped.
+  }
+}
+
+function refreshInBackground(map, key, loader, options, claim) {
+  sharedLoad(map, key, loader, options, claim).catch((error) => refreshFailed(options, error))
 }
 
 /** Fetches waiting for another process's load, per handle, polled together by one timer. */
@@ -343,7 +351,7 @@ function lruFetch(cache, key, loader, options) {
     const value = cache.get(key)
     if (remaining > o.stale) return value
     // Stale: returned at once; one refresh in flight per key.
-    if (running === undefined) lruLoad(cache, key, id, loader, o).promise.catch((error) => options?.onRefreshError?.(error))
+    if (running === undefined) lruLoad(cache, key, id, loader, o).promise.catch((error) => refreshFailed(options, error))
     return value
   }
   if (running !== undefined) return running.promise

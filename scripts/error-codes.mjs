@@ -11,7 +11,7 @@ import { errorTable } from '../__test__/fixtures/error-table.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const codes = [...errorTable().keys()]
-const block = /(\/\/ <error-codes>\n)[\s\S]*?(\s*\/\/ <\/error-codes>)/
+const block = /(\/\/ <error-codes>\n)[\s\S]*?\/\/ <\/error-codes>/
 const targets = {
   'index.d.ts': `export type LrukitErrorCode =\n${codes.map((c) => `  | '${c}'`).join('\n')}`,
   'index.js': `const ERROR_CODES = new Set([\n${codes.map((c) => `  '${c}',`).join('\n')}\n])`,
@@ -21,7 +21,7 @@ for (const [file, body] of Object.entries(targets)) {
   const path = `${root}${file}`
   const text = readFileSync(path, 'utf8')
   if (!block.test(text)) throw new Error(`${file} has no // <error-codes> block`)
-  const next = text.replace(block, (_, open, close) => `${open}${body}${close}`)
+  const next = text.replace(block, (_, open) => `${open}${body}\n// </error-codes>`)
   if (next === text) continue
   stale++
   if (!process.argv.includes('--check')) writeFileSync(path, next)
