@@ -15,7 +15,7 @@
 // and `probeKey(key)`: the native call that reads a key as LruCache does and nothing else — the
 // floor of any native get.
 // Heap: V8 heap growth after inserting 1M entries of each value type, each cache in its own
-// process.
+// process (the keys and values are made, and kept alive, before measuring).
 //
 // Results: bench/results/lru.{json,md}; `--quick` (1 round, short runs) writes nothing.
 import { execFileSync } from 'node:child_process'
@@ -63,7 +63,10 @@ function make(impl, capacity) {
 function valuesOf(type) {
   const out = new Array(UNIVERSE)
   for (let i = 0; i < UNIVERSE; i++) {
-    if (type === 'string') out[i] = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
+    if (type === 'string') {
+      out[i] = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
+      out[i].charCodeAt(0) // flat, as a string read from I/O is (not a rope of its parts)
+    }
     else if (type === 'object') out[i] = { id: i, name: `user ${i}`, tags: ['a', 'b'] }
     else out[i] = i * 1.5
   }
@@ -166,6 +169,9 @@ function heapChild(type, impl) {
   require('lrukit') // load the addon before measuring
   const values = valuesOf(type)
   const keys = Array.from({ length: N }, (_, i) => `flow:${i}`)
+  // Kept alive to the end: the keys and values exist before any cache does (as in an app), so
+  // only what the cache itself adds is counted, whether it references them or copies them.
+  globalThis.benchInputs = [keys, values]
   globalThis.gc()
   globalThis.gc()
   const before = process.memoryUsage()
