@@ -1,6 +1,6 @@
 // `npm run bench:fetch`: one loader call per key per host.
 //
-// Workload (the issue's): 8 processes, each starting 1,000 concurrent fetches at the same moment
+// Workload: 8 processes, each starting 1,000 concurrent fetches at the same moment
 // (a 'go' message) over 100 keys (fetch i asks for key i % 100), with a 50 ms loader. Every
 // loader call counts itself in a separate SharedMap, so the count is exact for every
 // implementation. Implementations, each in its own 8 fresh processes, alternating, 3 rounds
