@@ -61,7 +61,7 @@ function make(impl, capacity) {
 }
 
 function valuesOf(type) {
-  const out = new Array(UNIVERSE)
+  const out = Array.from({ length: UNIVERSE })
   for (let i = 0; i < UNIVERSE; i++) {
     if (type === 'string') {
       out[i] = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
@@ -136,7 +136,7 @@ function child(workload, type, impl) {
       const batches = []
       for (let b = 0; b + BATCH <= STREAM; b += BATCH) batches.push(ids.slice(b, b + BATCH))
       let q = 0
-      const batchKeys = new Array(BATCH)
+      const batchKeys = Array.from({ length: BATCH })
       opsPerSec = timed(() => {
         const batch = batches[q]
         q = q + 1 === batches.length ? 0 : q + 1
