@@ -156,26 +156,32 @@ impl SharedMap {
     if key.len() > self.layout.max_key as usize {
       return Ok(false);
     }
-    let want = expected.encode();
     let enc = self.check_value(key, value)?;
-    let h = self.layout.hash(key);
-    let sh = self.layout.shard_of(h);
-    self.write_op(sh, |g| {
-      let Some(f) = g.find(h, key)? else {
-        return Ok(false);
-      };
-      if g.is_expired(&f) || !g.value_equals(&f, &want) {
-        return Ok(false);
-      }
+    self.if_value_equals(key, expected, |g, h, f| {
       g.put(h, key, &enc, f.rec.expires)?;
       g.stat(S_SETS, 1);
-      Ok(true)
+      Ok(())
     })
   }
 
   /// Removes `key` only if its current value equals `expected` (as in
   /// [`compare_and_set`](Self::compare_and_set)). Returns whether it removed.
   pub fn compare_and_delete(&self, key: &[u8], expected: ValueRef<'_>) -> Result<bool, Error> {
+    self.if_value_equals(key, expected, |g, _, f| {
+      g.remove(f);
+      g.stat(S_DELETES, 1);
+      Ok(())
+    })
+  }
+
+  /// Under `key`'s shard lock: runs `act` on the live entry of `key` if its
+  /// value equals `expected`; returns whether it ran.
+  fn if_value_equals(
+    &self,
+    key: &[u8],
+    expected: ValueRef<'_>,
+    mut act: impl FnMut(&mut Guard<'_>, u64, Found) -> Result<(), Fault>,
+  ) -> Result<bool, Error> {
     if key.len() > self.layout.max_key as usize {
       return Ok(false);
     }
@@ -189,8 +195,7 @@ impl SharedMap {
       if g.is_expired(&f) || !g.value_equals(&f, &want) {
         return Ok(false);
       }
-      g.remove(f);
-      g.stat(S_DELETES, 1);
+      act(g, h, f)?;
       Ok(true)
     })
   }
