@@ -283,8 +283,14 @@ Object.defineProperty(SharedMap.prototype, 'fetch', {
   configurable: true,
   writable: true,
   enumerable: false,
-  value: async function fetch(key, loader, options) {
-    return sharedFetch(this, key, loader, options)
+  // Not `async`: the promise of a load or wait in flight is returned as is (one promise per
+  // key, not one more per caller), and a synchronous error becomes a rejection.
+  value: function fetch(key, loader, options) {
+    try {
+      return Promise.resolve(sharedFetch(this, key, loader, options))
+    } catch (error) {
+      return Promise.reject(error)
+    }
   },
 })
 
