@@ -249,10 +249,10 @@ export declare class FlowTable<K extends Key = Key, V extends StoredValue = Stor
 }
 
 /**
- * A fixed-capacity least-recently-used cache whose entries live in native
- * memory. Keys are strings, numbers, bigints or Buffers; values are any
- * JavaScript value (objects are kept by reference, so `get` returns the same
- * object that was `set`; primitives are stored natively, off the V8 heap).
+ * A fixed-capacity least-recently-used cache whose index and keys live in
+ * native memory. Keys are strings, numbers, bigints or Buffers; values are
+ * any JavaScript value, kept as they are (`get` returns the very value that
+ * was `set`: nothing is copied or converted).
  *
  * Every entry records an insert timestamp (the cache's clock unless given)
  * and may carry a TTL; an expired entry is never returned and counts as
@@ -260,9 +260,9 @@ export declare class FlowTable<K extends Key = Key, V extends StoredValue = Stor
  * `clock: 'manual'` a clock that starts at 0 and moves only through
  * `advanceTime(ms)`, for tests and simulations.
  *
- * Memory: a bounded cache allocates `capacity * 88` bytes at construction
- * (88 bytes per entry slot, used or not; keys over 23 bytes, string values
- * over 24 bytes and bigints add their own allocation).
+ * Memory: a bounded cache allocates `capacity * 72` bytes at construction
+ * (72 bytes per entry slot, used or not; keys over 23 bytes add their own
+ * allocation). The values stay on the V8 heap, in one array per cache.
  *
  * Errors: `RangeError` with code `ERR_LRUKIT_INVALID_CAPACITY`,
  * `ERR_LRUKIT_INVALID_TTL`, `ERR_LRUKIT_INVALID_TIMESTAMP` or
@@ -532,7 +532,7 @@ export interface LruCacheOptions {
   /**
    * Maximum number of entries: a positive integer up to 4,294,967,294, or
    * `Infinity` for an unbounded cache that is pruned only by
-   * `popLru()`/`delete()`. A bounded cache allocates `capacity * 88` bytes
+   * `popLru()`/`delete()`. A bounded cache allocates `capacity * 72` bytes
    * here; a table larger than the machine's physical memory, or one the
    * system refuses, throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
    */

@@ -14,7 +14,7 @@ const require = createRequire(import.meta.url)
 const lrukit = JSON.stringify(require.resolve('lrukit'))
 
 /** Bytes of table per entry slot (README, "Memory"). */
-const BYTES_PER_ENTRY = 88
+const BYTES_PER_ENTRY = 72
 
 /** Runs `body` (statements using `LruCache`) in a child; it prints one JSON line, parsed here. */
 async function inChild(t, body, env) {
@@ -57,7 +57,7 @@ function linuxRefuses(bytes) {
   return false
 }
 
-for (const capacity of [1e9, 3e8]) {
+for (const capacity of [1e9, 4e8]) {
   const bytes = capacity * BYTES_PER_ENTRY
 
   // A machine that could hold the table would build it (writing 16 bytes per entry).

@@ -367,7 +367,7 @@ class KeyvSharedMap extends KeyvLrukitStore {
 }
 
 /**
- * A Keyv store in an in-process LruCache: entries off the V8 heap, a fixed capacity with LRU
+ * A Keyv store in an in-process LruCache: a native index over the stored values, a fixed capacity with LRU
  * eviction. `new KeyvLruCache(options?)` makes an LruCache (`capacity` defaults to 10,000);
  * `new KeyvLruCache(cache)` uses an existing one. `disconnect()` empties a cache the adapter made
  * and leaves a given one alone; the adapter stays usable either way.

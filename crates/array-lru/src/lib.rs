@@ -118,6 +118,8 @@ mod entry;
 mod heap;
 mod iter;
 mod map;
+#[cfg(feature = "alloc")]
+pub mod slot_pool;
 mod storage;
 #[cfg(test)]
 mod tests;
@@ -136,6 +138,8 @@ pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use foldhash::fast::FixedState;
 pub use iter::{IntoIter, Iter, IterMut, KeyOrderIter, Keys, Values, ValuesMut};
 pub use map::Lru;
+#[cfg(feature = "alloc")]
+pub use slot_pool::SlotPool;
 #[cfg(feature = "alloc")]
 pub use storage::HeapStorage;
 pub use storage::{ArrayStorage, Storage};

@@ -26,9 +26,15 @@ pub(crate) enum Helper {
   /// JavaScript, where the cache misses of consecutive keys overlap; through
   /// Node-API each key costs a type check and a copy, one miss after another.
   PackKeys,
+  /// `(values, getSlot, peekSlot, setSlot, getManySlots)`: LruCache's
+  /// `[get, peek, set, getMany]` for one cache, closures over its value
+  /// array (`lru_values`) and its native slot functions. A hit is one native
+  /// call that returns a slot and one array load: the stored value itself,
+  /// nothing copied or converted.
+  LruMethods,
 }
 
-const COUNT: usize = 2;
+const COUNT: usize = 3;
 
 const SOURCES: [&str; COUNT] = [
   "(function lrukitExpiredObjects(out, times, base, ...kv) { \
@@ -40,6 +46,14 @@ const SOURCES: [&str; COUNT] = [
      for (let i = from; i < to; i++) { const k = keys[i]; \
        if (typeof k === 'string') { s += k; lens[i - from] = k.length } else lens[i - from] = 0xffffffff } \
      return [s, lens] })",
+  "(function lrukitLruMethods(values, getSlot, peekSlot, setSlot, getManySlots) { 'use strict'; \
+     return [ \
+       function get(key) { const s = getSlot(key); return s < 0 ? undefined : values[s] }, \
+       function peek(key) { const s = peekSlot(key); return s < 0 ? undefined : values[s] }, \
+       function set(key, value, options) { values[setSlot(key, options)] = value; return this }, \
+       function getMany(keys) { const slots = getManySlots(keys); const out = []; \
+         for (let i = 0; i < slots.length; i++) { const s = slots[i]; out[i] = s < 0 ? undefined : values[s] } \
+         return out } ] })",
 ];
 
 thread_local! {

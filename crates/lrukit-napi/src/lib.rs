@@ -10,7 +10,7 @@ mod flow_table_results;
 mod helpers;
 mod key;
 mod lru_cache;
-mod lru_value;
+mod lru_values;
 mod memory;
 mod options;
 mod raw;

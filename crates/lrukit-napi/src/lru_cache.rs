@@ -16,18 +16,20 @@ use napi::{
 use napi_derive::napi;
 
 use crate::errors;
+use crate::helpers::{self, Helper};
 use crate::key::{self, KeyBatch, KeyBytes, KeyScratch};
-use crate::lru_value::Val;
+use crate::lru_values::Values;
 use crate::memory;
 use crate::options;
 use crate::raw::{self, as_array, element};
 
-/// Bytes of table per entry slot, used or not: the key (32), the value with
-/// its timestamp and deadline (40), two list links and two hash buckets (16).
-/// The README's figure; this fails to compile when the layout changes.
-const BYTES_PER_ENTRY: usize = lrukit_array_lru::bytes_per_entry::<KeyBytes, Stamped<Val>, u32>();
+/// Bytes of table per entry slot, used or not: the key (32), the value's
+/// slot with its timestamp and deadline (24), two list links and two hash
+/// buckets (16). The README's figure; this fails to compile when the layout
+/// changes.
+const BYTES_PER_ENTRY: usize = lrukit_array_lru::bytes_per_entry::<KeyBytes, Stamped<u32>, u32>();
 const _: () = assert!(
-  BYTES_PER_ENTRY == 88,
+  BYTES_PER_ENTRY == 72,
   "LruCache's bytes per entry changed: update the README (capacity, Memory)"
 );
 
@@ -58,10 +60,10 @@ fn table_error(env: &Env, what: &str, e: TimedLruError) -> napi::Error {
   }
 }
 
-/// A fixed-capacity least-recently-used cache whose entries live in native
-/// memory. Keys are strings, numbers, bigints or Buffers; values are any
-/// JavaScript value (objects are kept by reference, so `get` returns the same
-/// object that was `set`; primitives are stored natively, off the V8 heap).
+/// A fixed-capacity least-recently-used cache whose index and keys live in
+/// native memory. Keys are strings, numbers, bigints or Buffers; values are
+/// any JavaScript value, kept as they are (`get` returns the very value that
+/// was `set`: nothing is copied or converted).
 ///
 /// Every entry records an insert timestamp (the cache's clock unless given)
 /// and may carry a TTL; an expired entry is never returned and counts as
@@ -69,9 +71,9 @@ fn table_error(env: &Env, what: &str, e: TimedLruError) -> napi::Error {
 /// `clock: 'manual'` a clock that starts at 0 and moves only through
 /// `advanceTime(ms)`, for tests and simulations.
 ///
-/// Memory: a bounded cache allocates `capacity * 88` bytes at construction
-/// (88 bytes per entry slot, used or not; keys over 23 bytes, string values
-/// over 24 bytes and bigints add their own allocation).
+/// Memory: a bounded cache allocates `capacity * 72` bytes at construction
+/// (72 bytes per entry slot, used or not; keys over 23 bytes add their own
+/// allocation). The values stay on the V8 heap, in one array per cache.
 ///
 /// Errors: `RangeError` with code `ERR_LRUKIT_INVALID_CAPACITY`,
 /// `ERR_LRUKIT_INVALID_TTL`, `ERR_LRUKIT_INVALID_TIMESTAMP` or
@@ -90,7 +92,10 @@ struct LruShared {
 }
 
 struct LruState {
-  inner: TimedLru<KeyBytes, Val>,
+  /// Keys to value slots (see `lru_values`).
+  inner: TimedLru<KeyBytes, u32>,
+  /// The values, in a JavaScript array indexed by slot.
+  values: Values,
   scratch: KeyScratch,
   /// Encoded keys of a `getMany` batch.
   batch: KeyBatch,
@@ -103,7 +108,7 @@ struct LruState {
 pub struct LruCacheOptions {
   /// Maximum number of entries: a positive integer up to 4,294,967,294, or
   /// `Infinity` for an unbounded cache that is pruned only by
-  /// `popLru()`/`delete()`. A bounded cache allocates `capacity * 88` bytes
+  /// `popLru()`/`delete()`. A bounded cache allocates `capacity * 72` bytes
   /// here; a table larger than the machine's physical memory, or one the
   /// system refuses, throws a `RangeError` with code `ERR_LRUKIT_OUT_OF_MEMORY`.
   #[napi(ts_type = "number")]
@@ -144,14 +149,24 @@ fn parse_clock(env: &Env, o: &Object) -> Result<Clock> {
   }
 }
 
-fn release(env: &Env) -> impl Fn(KeyBytes, Stamped<Val>) + '_ {
-  move |_, entry| entry.value.release(env)
+/// Disposal of entries leaving the table outside `set`: the slot is given
+/// back and its element cleared, so the value can be collected.
+fn clearing<'a>(env: &'a Env, values: &'a mut Values) -> impl FnMut(KeyBytes, Stamped<u32>) + 'a {
+  move |_, entry| values.clear(env, entry.value)
+}
+
+/// Disposal of entries `set` evicts or replaces: the slot is given back for
+/// the next insert to overwrite.
+fn freeing(values: &mut Values) -> impl FnMut(KeyBytes, Stamped<u32>) + '_ {
+  move |_, entry| values.give_back(entry.value)
 }
 
 impl raw::Bound for LruShared {
   fn release(&self, env: &Env) {
     if let Ok(mut state) = self.state.try_borrow_mut() {
-      state.inner.clear(release(env));
+      let LruState { inner, values, .. } = &mut *state;
+      inner.clear(freeing(values));
+      values.release(env);
     }
   }
 }
@@ -164,20 +179,23 @@ impl ObjectFinalize for JsLruCache {
 }
 
 /// Builds `{ key, value, timestamp }`.
-fn entry_object<'env>(env: &'env Env, key: &[u8], entry: &Stamped<Val>) -> Result<Object<'env>> {
+fn entry_object<'env>(
+  env: &'env Env,
+  values: &Values,
+  key: &[u8],
+  entry: &Stamped<u32>,
+) -> Result<Object<'env>> {
   let mut obj = Object::new(env)?;
   obj.set_named_property("key", key::to_js(env, key)?)?;
-  obj.set_named_property("value", entry.value.to_js(env)?)?;
+  obj.set_named_property("value", value(env, values, entry.value)?)?;
   obj.set_named_property("timestamp", entry.timestamp)?;
   Ok(obj)
 }
 
-/// Like [`entry_object`] for a removed entry: the value's reference is handed
-/// back to JavaScript and released.
-fn take_entry_object(env: &Env, key: KeyBytes, entry: Stamped<Val>) -> Result<Object<'_>> {
-  let obj = entry_object(env, &key, &entry)?;
-  entry.value.release(env);
-  Ok(obj)
+/// `values[slot]` as a value of this call.
+fn value<'env>(env: &'env Env, values: &Values, slot: u32) -> Result<Unknown<'env>> {
+  // SAFETY: a handle made in this call's scope.
+  Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), values.get(env, slot)?) })
 }
 
 impl LruShared {
@@ -225,14 +243,49 @@ impl JsLruCache {
       .map_err(|e| table_error(&env, "new LruCache", e))?
       .with_clock(clock)
       .with_default_ttl(ttl);
+    let (values, array) = Values::new(&env)?;
     let shared = Rc::new(LruShared {
       state: RefCell::new(LruState {
         inner,
+        values,
         scratch: KeyScratch::default(),
         batch: KeyBatch::default(),
       }),
     });
     raw::bind_methods(&env, this.raw(), &shared, HOT_METHODS)?;
+    // The fast methods replace the plain ones where the helper compiles.
+    if let Some(make) = helpers::get(env.raw(), Helper::LruMethods) {
+      let slots = raw::functions(&env, &shared, SLOT_METHODS)?;
+      let args = [array, slots[0], slots[1], slots[2], slots[3]];
+      let mut methods = std::ptr::null_mut();
+      let mut undefined = std::ptr::null_mut();
+      // SAFETY: handles of this call; the helper returns a four-element
+      // array of functions.
+      napi::check_status!(unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) })?;
+      // SAFETY: as above.
+      napi::check_status!(unsafe {
+        sys::napi_call_function(
+          env.raw(),
+          undefined,
+          make,
+          args.len(),
+          args.as_ptr(),
+          &mut methods,
+        )
+      })?;
+      let mut fast = [std::ptr::null_mut(); 4];
+      for (i, f) in fast.iter_mut().enumerate() {
+        // SAFETY: as above.
+        napi::check_status!(unsafe { sys::napi_get_element(env.raw(), methods, i as u32, f) })?;
+      }
+      raw::define(
+        &env,
+        this.raw(),
+        ["get\0", "peek\0", "set\0", "getMany\0"]
+          .into_iter()
+          .zip(fast),
+      )?;
+    }
     Ok(Self { shared })
   }
 
@@ -262,17 +315,24 @@ impl JsLruCache {
   /// Removes every entry.
   #[napi]
   pub fn clear(&self, env: &Env) -> Result<()> {
-    self.state(env)?.inner.clear(release(env));
-    Ok(())
+    let mut state = self.state(env)?;
+    let LruState { inner, values, .. } = &mut *state;
+    inner.clear(freeing(values));
+    values.reset(env)
   }
 
   /// Removes and returns the least recently used entry as
   /// `{ key, value, timestamp }`, or `undefined` when empty. O(1).
   #[napi(ts_return_type = "LruEntry<K, V> | undefined")]
   pub fn pop_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-    let popped = self.state(env)?.inner.pop_lru(release(env));
-    match popped {
-      Some((k, entry)) => take_entry_object(env, k, entry)?.into_unknown(env),
+    let mut state = self.state(env)?;
+    let LruState { inner, values, .. } = &mut *state;
+    match inner.pop_lru(clearing(env, values)) {
+      Some((k, entry)) => {
+        let obj = entry_object(env, values, &k, &entry);
+        values.clear(env, entry.value);
+        obj?.into_unknown(env)
+      }
       None => ().into_unknown(env),
     }
   }
@@ -282,10 +342,18 @@ impl JsLruCache {
   #[napi(ts_return_type = "LruEntry<K, V> | undefined")]
   pub fn peek_lru<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
     let mut state = self.state(env)?;
-    match state.inner.peek_lru(release(env)) {
-      Some((k, entry)) => entry_object(env, k, entry)?.into_unknown(env),
+    let LruState { inner, values, .. } = &mut *state;
+    // Expired entries on the way go to a list first: `values` is read below.
+    let mut expired = Vec::new();
+    let found = inner.peek_lru(|_, e| expired.push(e.value));
+    let out = match found {
+      Some((k, entry)) => entry_object(env, values, k, entry)?.into_unknown(env),
       None => ().into_unknown(env),
+    };
+    for slot in expired {
+      values.clear(env, slot);
     }
+    out
   }
 
   /// Milliseconds until `key`'s entry expires on the cache's clock:
@@ -307,7 +375,9 @@ impl JsLruCache {
   /// Reclaims every expired entry now; returns how many were removed. O(size).
   #[napi]
   pub fn purge_stale(&self, env: &Env) -> Result<u32> {
-    Ok(self.state(env)?.inner.purge_stale(release(env)) as u32)
+    let mut state = self.state(env)?;
+    let LruState { inner, values, .. } = &mut *state;
+    Ok(inner.purge_stale(clearing(env, values)) as u32)
   }
 
   /// The time on the cache's clock, in ms: `Date.now()`, or for
@@ -363,7 +433,7 @@ impl JsLruCache {
     let mut live = 0;
     for (k, e) in state.inner.iter().rev() {
       let mut entry = Object::new(env)?;
-      entry.set_named_property("value", e.value.to_js(env)?)?;
+      entry.set_named_property("value", value(env, &state.values, e.value)?)?;
       let ttl = if e.expires_at == f64::INFINITY {
         0.0
       } else {
@@ -410,7 +480,8 @@ impl JsLruCache {
     )?;
     // Read everything first: getters and Proxy traps run here, before the
     // cache is borrowed or changed.
-    let mut parsed: Vec<(KeyBytes, Val, Option<f64>, Option<Ttl>)> = Vec::new();
+    // The values stay handles of this call until they are stored.
+    let mut parsed: Vec<(KeyBytes, Unknown, Option<f64>, Option<Ttl>)> = Vec::new();
     let mut scratch = KeyScratch::default();
     let read = |parsed: &mut Vec<_>, scratch: &mut KeyScratch| -> Result<()> {
       for i in 0..entries.len() {
@@ -429,35 +500,21 @@ impl JsLruCache {
         let start = parse_timestamp(env, &start)?;
         let ttl = parse_ttl(env, &ttl)?;
         let k = key::try_to_stored(env, scratch.encode(env, &key)?)?;
-        parsed.push((k, Val::from_js(env, &value)?, start, ttl));
+        parsed.push((k, value, start, ttl));
       }
       Ok(())
     };
-    let release_all = |parsed: Vec<(KeyBytes, Val, Option<f64>, Option<Ttl>)>| {
-      for (_, v, _, _) in parsed {
-        v.release(env);
-      }
-    };
-    if let Err(e) = read(&mut parsed, &mut scratch) {
-      release_all(parsed);
-      return Err(e);
-    }
-    let mut state = match self.state(env) {
-      Ok(s) => s,
-      Err(e) => {
-        release_all(parsed);
-        return Err(e);
-      }
-    };
-    state.inner.clear(release(env));
-    let mut rest = parsed.into_iter();
-    for (k, v, start, ttl) in rest.by_ref() {
+    read(&mut parsed, &mut scratch)?;
+    let mut state = self.state(env)?;
+    let LruState { inner, values, .. } = &mut *state;
+    inner.clear(freeing(values));
+    values.reset(env)?;
+    for (k, v, start, ttl) in parsed {
       let options = match (start, ttl) {
         (Some(start), Some(ttl)) if !ttl.is_never() => {
           let deadline = ttl.deadline(start);
-          let now = state.inner.now();
+          let now = inner.now();
           if deadline <= now {
-            v.release(env);
             continue;
           }
           SetOptions {
@@ -467,15 +524,12 @@ impl JsLruCache {
         }
         (timestamp, ttl) => SetOptions { timestamp, ttl },
       };
-      if let Err(e) = state.inner.try_insert(k, v, options, release(env)) {
-        drop(state);
-        release_all(rest.collect());
-        return Err(table_error(
-          env,
-          "LruCache#load: growing the unbounded cache",
-          e,
-        ));
-      }
+      let slot = values.take();
+      // A refused pair's slot comes back through `freeing`.
+      inner
+        .try_insert(k, slot, options, freeing(values))
+        .map_err(|e| table_error(env, "LruCache#load: growing the unbounded cache", e))?;
+      values.put(env, slot, v.raw())?;
     }
     Ok(())
   }
@@ -483,22 +537,22 @@ impl JsLruCache {
   /// Live keys, most to least recently used (a snapshot).
   #[napi(ts_return_type = "IterableIterator<K>")]
   pub fn keys<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-    self.snapshot(env, |env, k, _| key::to_js(env, k))
+    self.snapshot(env, |env, _, k, _| key::to_js(env, k))
   }
 
   /// Live values, most to least recently used (a snapshot).
   #[napi(ts_return_type = "IterableIterator<V>")]
   pub fn values<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-    self.snapshot(env, |env, _, e| e.value.to_js(env))
+    self.snapshot(env, |env, values, _, e| value(env, values, e.value))
   }
 
   /// Live `[key, value]` pairs, most to least recently used (a snapshot).
   #[napi(ts_return_type = "IterableIterator<[K, V]>")]
   pub fn entries<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-    self.snapshot(env, |env, k, e| {
+    self.snapshot(env, |env, values, k, e| {
       let mut pair = env.create_array(2)?;
       pair.set(0, key::to_js(env, k)?)?;
-      pair.set(1, e.value.to_js(env)?)?;
+      pair.set(1, value(env, values, e.value)?)?;
       pair.into_unknown(env)
     })
   }
@@ -521,21 +575,60 @@ fn undefined(env: &Env) -> Result<sys::napi_value> {
 }
 
 impl LruState {
-  fn store(
-    &mut self,
-    env: &Env,
-    key: &Unknown,
-    value: &Unknown,
-    options: SetOptions,
-  ) -> Result<()> {
+  /// Stores `key` with a new slot and returns the slot, for the caller to
+  /// put the value in. Evicted and replaced entries give their slots back.
+  fn store(&mut self, env: &Env, key: &Unknown, options: SetOptions) -> Result<u32> {
     let k = key::try_to_stored(env, self.scratch.encode(env, key)?)?;
-    let v = Val::from_js(env, value)?;
-    // A full unbounded cache that cannot grow stores nothing (the pair goes
-    // to `release`) and loses nothing.
+    let slot = self.values.take();
+    // A full unbounded cache that cannot grow stores nothing (the pair, and
+    // with it the slot, goes back through `freeing`) and loses nothing.
     self
       .inner
-      .try_insert(k, v, options, release(env))
-      .map_err(|e| table_error(env, "LruCache: growing the unbounded cache", e))
+      .try_insert(k, slot, options, freeing(&mut self.values))
+      .map_err(|e| table_error(env, "LruCache: growing the unbounded cache", e))?;
+    Ok(slot)
+  }
+
+  /// The slot of `key`'s live entry, promoted (`get`); an expired entry on
+  /// the way is removed.
+  fn get_slot(&mut self, env: &Env, key: &Unknown) -> Result<Option<u32>> {
+    let LruState {
+      inner,
+      values,
+      scratch,
+      ..
+    } = self;
+    let k = scratch.encode(env, key)?;
+    Ok(inner.get(k, clearing(env, values)).map(|e| e.value))
+  }
+
+  /// The slot of `key`'s live entry, not promoted (`peek`).
+  fn peek_slot(&mut self, env: &Env, key: &Unknown) -> Result<Option<u32>> {
+    let k = self.scratch.encode(env, key)?;
+    Ok(self.inner.peek(k).map(|e| e.value))
+  }
+}
+
+/// Reads `set`'s options argument (before the state is borrowed: getters may
+/// run JavaScript).
+fn set_options(env: &Env, options: &Unknown) -> Result<SetOptions> {
+  match options.get_type()? {
+    ValueType::Undefined | ValueType::Null => Ok(SetOptions::default()),
+    ValueType::Object => {
+      // SAFETY: the value was just checked to be an object.
+      let o = unsafe { options.cast::<Object>()? };
+      let timestamp: Option<Unknown> = o.get_named_property("timestamp")?;
+      let ttl: Option<Unknown> = o.get_named_property("ttl")?;
+      Ok(SetOptions {
+        timestamp: parse_timestamp(env, &timestamp)?,
+        ttl: parse_ttl(env, &ttl)?,
+      })
+    }
+    _ => Err(errors::type_error(
+      env,
+      errors::INVALID_ARGUMENT,
+      "set(key, value, options): options must be an object",
+    )),
   }
 }
 
@@ -544,7 +637,7 @@ impl JsLruCache {
   fn snapshot<'env>(
     &self,
     env: &'env Env,
-    f: impl Fn(&'env Env, &[u8], &Stamped<Val>) -> Result<Unknown<'env>>,
+    f: impl Fn(&'env Env, &Values, &[u8], &Stamped<u32>) -> Result<Unknown<'env>>,
   ) -> Result<Unknown<'env>> {
     let arr = {
       let state = self.state(env)?;
@@ -552,7 +645,7 @@ impl JsLruCache {
       let mut arr = env.create_array(len)?;
       let mut live = 0;
       for (k, e) in state.inner.iter() {
-        arr.set(live, f(env, k, e)?)?;
+        arr.set(live, f(env, &state.values, k, e)?)?;
         live += 1;
       }
       let mut arr = arr.coerce_to_object()?;
@@ -568,6 +661,100 @@ impl JsLruCache {
 }
 
 // ---- hot methods: raw Node-API callbacks (see `raw.rs`) --------------------
+//
+// Each cache gets two sets. `SLOT_METHODS` return slots (a small integer,
+// -1 for a miss) to the compiled helper's `get`/`peek`/`set`/`getMany`,
+// which index the value array in JavaScript. `HOT_METHODS` are the whole
+// methods in native code, reading and writing the array through Node-API:
+// the ones an instance keeps where no helper compiles (and `has`, `delete`
+// and `setMany` always).
+
+fn slot_value(env: &Env, slot: Option<u32>) -> Result<sys::napi_value> {
+  let mut out = std::ptr::null_mut();
+  // SAFETY: plain Node-API calls on the current env.
+  napi::check_status!(unsafe {
+    match slot {
+      Some(s) => sys::napi_create_uint32(env.raw(), s, &mut out),
+      None => sys::napi_create_int32(env.raw(), -1, &mut out),
+    }
+  })?;
+  Ok(out)
+}
+
+/// `getSlot(key)`: the slot of `key`'s value, promoted; -1 if missing or
+/// expired.
+fn get_slot(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let slot = this.state(env)?.get_slot(env, &args[0])?;
+  slot_value(env, slot)
+}
+
+/// `peekSlot(key)`: like `getSlot` without promoting.
+fn peek_slot(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let slot = this.state(env)?.peek_slot(env, &args[0])?;
+  slot_value(env, slot)
+}
+
+/// `setSlot(key, options?)`: stores `key` and returns the slot its value
+/// goes in.
+fn set_slot(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let options = set_options(env, &args[1])?;
+  let slot = this.state(env)?.store(env, &args[0], options)?;
+  slot_value(env, Some(slot))
+}
+
+/// The slots of `keys` (-1 for misses), promoted like `get`. All keys are
+/// read first, then looked up in one pipelined pass.
+fn many_slots(env: &Env, this: &LruShared, keys: &Unknown) -> Result<Vec<i32>> {
+  let keys = as_array(env, keys, "getMany(keys) needs an array of keys")?;
+  let n = keys.len() as usize;
+  let mut state = this.state(env)?;
+  let LruState {
+    inner,
+    values,
+    scratch,
+    batch,
+  } = &mut *state;
+  key::encode_all(env, &keys, scratch, batch)?;
+  let mut slots = vec![-1i32; n];
+  inner.get_many(
+    n,
+    |i| batch.get(i),
+    clearing(env, values),
+    |i, entry| {
+      // Slots of a table that fits in memory are far below 2^31.
+      slots[i] = entry.value as i32;
+      Ok::<(), napi::Error>(())
+    },
+  )?;
+  Ok(slots)
+}
+
+/// `getManySlots(keys)`: an `Int32Array` of slots, -1 for misses.
+fn get_many_slots(
+  env: &Env,
+  this: &LruShared,
+  _: sys::napi_value,
+  args: &[Unknown],
+) -> Result<sys::napi_value> {
+  let out = napi::bindgen_prelude::Int32Array::new(many_slots(env, this, &args[0])?);
+  // SAFETY: converting an owned typed array on the current env.
+  unsafe { napi::bindgen_prelude::Int32Array::to_napi_value(env.raw(), out) }
+}
 
 /// `get(key)`: the value, promoted to most recently used; `undefined` if
 /// missing or expired.
@@ -578,10 +765,8 @@ fn get(
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
-  let state = &mut *state;
-  let k = state.scratch.encode(env, &args[0])?;
-  match state.inner.get(k, release(env)) {
-    Some(entry) => Ok(entry.value.to_js(env)?.raw()),
+  match state.get_slot(env, &args[0])? {
+    Some(slot) => state.values.get(env, slot),
     None => undefined(env),
   }
 }
@@ -594,10 +779,8 @@ fn peek(
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
-  let state = &mut *state;
-  let k = state.scratch.encode(env, &args[0])?;
-  match state.inner.peek(k) {
-    Some(entry) => Ok(entry.value.to_js(env)?.raw()),
+  match state.peek_slot(env, &args[0])? {
+    Some(slot) => state.values.get(env, slot),
     None => undefined(env),
   }
 }
@@ -623,11 +806,16 @@ fn delete(
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
-  let state = &mut *state;
-  let k = state.scratch.encode(env, &args[0])?;
-  let removed = match state.inner.remove(k, release(env)) {
+  let LruState {
+    inner,
+    values,
+    scratch,
+    ..
+  } = &mut *state;
+  let k = scratch.encode(env, &args[0])?;
+  let removed = match inner.remove(k, clearing(env, values)) {
     Some((_, entry)) => {
-      entry.value.release(env);
+      values.clear(env, entry.value);
       true
     }
     None => false,
@@ -642,71 +830,31 @@ fn set(
   this_js: sys::napi_value,
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
-  let options = match args[2].get_type()? {
-    ValueType::Undefined | ValueType::Null => SetOptions::default(),
-    ValueType::Object => {
-      // Read the options before borrowing the state: their getters may run JS.
-      // SAFETY: the value was just checked to be an object.
-      let o = unsafe { args[2].cast::<Object>()? };
-      let timestamp: Option<Unknown> = o.get_named_property("timestamp")?;
-      let ttl: Option<Unknown> = o.get_named_property("ttl")?;
-      SetOptions {
-        timestamp: parse_timestamp(env, &timestamp)?,
-        ttl: parse_ttl(env, &ttl)?,
-      }
-    }
-    _ => {
-      return Err(errors::type_error(
-        env,
-        errors::INVALID_ARGUMENT,
-        "set(key, value, options): options must be an object",
-      ))
-    }
-  };
-  this.state(env)?.store(env, &args[0], &args[1], options)?;
+  let options = set_options(env, &args[2])?;
+  let mut state = this.state(env)?;
+  let slot = state.store(env, &args[0], options)?;
+  state.values.put(env, slot, args[1].raw())?;
   Ok(this_js)
 }
 
 /// `getMany(keys)`: values in order, `undefined` for misses; promotes like `get`.
-/// All keys are read first, then looked up in one pipelined pass.
 fn get_many(
   env: &Env,
   this: &LruShared,
   _: sys::napi_value,
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
-  let keys = as_array(env, &args[0], "getMany(keys) needs an array of keys")?;
-  let n = keys.len();
-  let mut state = this.state(env)?;
-  let LruState {
-    inner,
-    scratch,
-    batch,
-    ..
-  } = &mut *state;
-  // Every key is read (and the batch's memory obtained) before anything
-  // else is allocated or looked up.
-  key::encode_all(env, &keys, scratch, batch)?;
-  let mut out = env.create_array(n)?;
+  let slots = many_slots(env, this, &args[0])?;
+  let state = this.state(env)?;
   // Misses are `undefined` elements, not holes (which `for...in`, `forEach`
-  // and `Object.keys` skip): the hits arrive in order, and each gap before
-  // one, and the tail after the last, is filled.
-  let mut filled = 0u32;
-  inner.get_many(
-    n as usize,
-    |i| batch.get(i),
-    release(env),
-    |i, entry| {
-      let i = i as u32;
-      for miss in filled..i {
-        out.set(miss, ())?;
-      }
-      filled = filled.max(i + 1);
-      out.set(i, entry.value.to_js(env)?)
-    },
-  )?;
-  for miss in filled..n {
-    out.set(miss, ())?;
+  // and `Object.keys` skip).
+  let mut out = env.create_array(slots.len() as u32)?;
+  for (i, &s) in slots.iter().enumerate() {
+    if s < 0 {
+      out.set(i as u32, ())?;
+    } else {
+      out.set(i as u32, value(env, &state.values, s as u32)?)?;
+    }
   }
   Ok(out.raw())
 }
@@ -730,7 +878,8 @@ fn set_many(
     let pair = as_array(env, &pair, PAIR)?;
     let key = element(env, &pair, 0)?;
     let value = element(env, &pair, 1)?;
-    state.store(env, &key, &value, SetOptions::default())?;
+    let slot = state.store(env, &key, SetOptions::default())?;
+    state.values.put(env, slot, value.raw())?;
   }
   Ok(this_js)
 }
@@ -744,6 +893,14 @@ const HOT_METHODS: &[(&str, raw::Method<LruShared>)] = &[
   ("set\0", set),
   ("getMany\0", get_many),
   ("setMany\0", set_many),
+];
+
+/// The slot functions given to the compiled helper, in its argument order.
+const SLOT_METHODS: &[(&str, raw::Method<LruShared>)] = &[
+  ("getSlot\0", get_slot),
+  ("peekSlot\0", peek_slot),
+  ("setSlot\0", set_slot),
+  ("getManySlots\0", get_many_slots),
 ];
 
 /// Makes `LruCache` iterable like a `Map`.

@@ -126,7 +126,46 @@ pub fn bind_methods<S: Bound>(
   state: &Rc<S>,
   methods: &[(&'static str, Method<S>)],
 ) -> Result<()> {
-  let mut descriptors = Vec::with_capacity(methods.len());
+  let functions = functions(env, state, methods)?;
+  define(env, target, methods.iter().map(|m| m.0).zip(functions))
+}
+
+/// Defines each `(name, value)` on `target` as a non-enumerable, writable,
+/// configurable property. Names are NUL-terminated.
+pub fn define(
+  env: &Env,
+  target: sys::napi_value,
+  properties: impl Iterator<Item = (&'static str, sys::napi_value)>,
+) -> Result<()> {
+  let descriptors: Vec<_> = properties
+    .map(|(name, value)| {
+      debug_assert!(name.ends_with('\0'), "N-API reads names as C strings");
+      sys::napi_property_descriptor {
+        utf8name: name.as_ptr() as *const c_char,
+        name: ptr::null_mut(),
+        method: None,
+        getter: None,
+        setter: None,
+        value,
+        attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
+        data: ptr::null_mut(),
+      }
+    })
+    .collect();
+  // SAFETY: the descriptors and their names outlive the call.
+  napi::check_status!(unsafe {
+    sys::napi_define_properties(env.raw(), target, descriptors.len(), descriptors.as_ptr())
+  })
+}
+
+/// New functions, one per method, each bound to `state` (not attached to
+/// any object).
+pub fn functions<S: Bound>(
+  env: &Env,
+  state: &Rc<S>,
+  methods: &[(&'static str, Method<S>)],
+) -> Result<Vec<sys::napi_value>> {
+  let mut out = Vec::with_capacity(methods.len());
   for &(name, body) in methods {
     debug_assert!(name.ends_with('\0'), "N-API reads names as C strings");
     let data = Box::into_raw(Box::new(Binding {
@@ -164,21 +203,9 @@ pub fn bind_methods<S: Bound>(
       drop(unsafe { Box::from_raw(data as *mut Binding<S>) });
       return Err(e);
     }
-    descriptors.push(sys::napi_property_descriptor {
-      utf8name: name.as_ptr() as *const c_char,
-      name: ptr::null_mut(),
-      method: None,
-      getter: None,
-      setter: None,
-      value: function,
-      attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
-      data: ptr::null_mut(),
-    });
+    out.push(function);
   }
-  // SAFETY: the descriptors and their names outlive the call.
-  napi::check_status!(unsafe {
-    sys::napi_define_properties(env.raw(), target, descriptors.len(), descriptors.as_ptr())
-  })
+  Ok(out)
 }
 
 /// Makes instances of the exported class `class_name` iterable like a `Map`:
