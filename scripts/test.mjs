@@ -62,7 +62,7 @@ if (existsSync(bin('bun')) && process.env.LRUKIT_SKIP_BUN !== '1') {
 // The packed tarballs installed into an empty project with no Rust on PATH, run on Node 20/22/24 and Bun.
 steps.push(['package: install the tarballs, smoke on every runtime', process.execPath, [join(root, '__test__/package/install.mjs')]])
 steps.push(['oxlint', bin('oxlint'), ['--deny-warnings', '.']])
-steps.push(['README tables match bench/results', process.execPath, [join(root, 'scripts/bench-readme.mjs'), '--check']])
+steps.push(['README and BENCH.md tables match bench/results', process.execPath, [join(root, 'scripts/bench-readme.mjs'), '--check']])
 
 let passed = 0
 for (const [name, cmd, args] of steps) {
