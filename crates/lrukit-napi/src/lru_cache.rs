@@ -525,11 +525,14 @@ impl JsLruCache {
         (timestamp, ttl) => SetOptions { timestamp, ttl },
       };
       let slot = values.take();
+      if let Err(e) = values.put(env, slot, v.raw()) {
+        values.give_back(slot);
+        return Err(e);
+      }
       // A refused pair's slot comes back through `freeing`.
       inner
         .try_insert(k, slot, options, freeing(values))
         .map_err(|e| table_error(env, "LruCache#load: growing the unbounded cache", e))?;
-      values.put(env, slot, v.raw())?;
     }
     Ok(())
   }
@@ -575,11 +578,25 @@ fn undefined(env: &Env) -> Result<sys::napi_value> {
 }
 
 impl LruState {
-  /// Stores `key` with a new slot and returns the slot, for the caller to
-  /// put the value in. Evicted and replaced entries give their slots back.
-  fn store(&mut self, env: &Env, key: &Unknown, options: SetOptions) -> Result<u32> {
+  /// Stores `key` with a new slot and returns the slot. With `value`, the
+  /// value is put in the slot first (a failure stores nothing); without, the
+  /// caller puts it there before anything else runs. Evicted and replaced
+  /// entries give their slots back.
+  fn store(
+    &mut self,
+    env: &Env,
+    key: &Unknown,
+    value: Option<sys::napi_value>,
+    options: SetOptions,
+  ) -> Result<u32> {
     let k = key::try_to_stored(env, self.scratch.encode(env, key)?)?;
     let slot = self.values.take();
+    if let Some(v) = value {
+      if let Err(e) = self.values.put(env, slot, v) {
+        self.values.give_back(slot);
+        return Err(e);
+      }
+    }
     // A full unbounded cache that cannot grow stores nothing (the pair, and
     // with it the slot, goes back through `freeing`) and loses nothing.
     self
@@ -713,7 +730,7 @@ fn set_slot(
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
   let options = set_options(env, &args[1])?;
-  let slot = this.state(env)?.store(env, &args[0], options)?;
+  let slot = this.state(env)?.store(env, &args[0], None, options)?;
   slot_value(env, Some(slot))
 }
 
@@ -831,9 +848,9 @@ fn set(
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
   let options = set_options(env, &args[2])?;
-  let mut state = this.state(env)?;
-  let slot = state.store(env, &args[0], options)?;
-  state.values.put(env, slot, args[1].raw())?;
+  this
+    .state(env)?
+    .store(env, &args[0], Some(args[1].raw()), options)?;
   Ok(this_js)
 }
 
@@ -878,8 +895,7 @@ fn set_many(
     let pair = as_array(env, &pair, PAIR)?;
     let key = element(env, &pair, 0)?;
     let value = element(env, &pair, 1)?;
-    let slot = state.store(env, &key, SetOptions::default())?;
-    state.values.put(env, slot, value.raw())?;
+    state.store(env, &key, Some(value.raw()), SetOptions::default())?;
   }
   Ok(this_js)
 }
