@@ -21,8 +21,10 @@
 //!
 //! Failure story: the array is this cache's own, reachable only from its
 //! methods and this table; the pool never hands out a slot twice (its
-//! tests), and a slot is never read unless the table maps a live key to it. A Node-API failure on a cold path leaves at worst
-//! a stale value in a free slot, never a wrong answer.
+//! tests), and a slot is never read unless the table maps a live key to it.
+//! On the Node-API paths a value is put in its slot before its key is
+//! inserted, so a failed put stores nothing; a failed clear leaves at worst
+//! a stale value in a free slot, which nothing reads.
 
 use std::ptr;
 
