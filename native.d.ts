@@ -546,6 +546,15 @@ export interface LruCacheOptions {
    * entries with it.
    */
   clock?: 'system' | 'manual'
+  /**
+   * `true`: strings, numbers, bigints, booleans, `null` and `undefined` are
+   * copied into native memory, so a large cache of them adds nothing to
+   * the V8 heap for the garbage collector to trace; each hit then makes a
+   * new JavaScript value (a string comes back from UTF-8: a lone surrogate
+   * as U+FFFD). Objects stay where they are. Default `false`: every value
+   * is kept as it is, and a hit returns it without a copy.
+   */
+  offHeap?: boolean
 }
 
 /** `stats().evictionsByReason`. */

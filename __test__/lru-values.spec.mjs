@@ -1,7 +1,8 @@
 // LruCache keeps its values in a JavaScript array indexed by the slot of their entry
 // (crates/lrukit-napi/src/lru_values.rs): a hit returns the stored value itself, nothing copied or
 // allocated; a removed value can be collected; and the plain Node-API methods an instance keeps
-// where the method helper cannot be compiled (LRUKIT_TEST_NO_SCRIPT) give the same results.
+// where the method helper cannot be compiled (LRUKIT_TEST_NO_SCRIPT) give the same results. With
+// `offHeap: true`, primitives are copied into native memory instead and add nothing to the heap.
 import { createRequire } from 'node:module'
 
 import { LruCache } from 'lrukit'
@@ -110,7 +111,7 @@ const SCRIPT = `
   const { LruCache } = require(${lrukit})
   let seed = 7
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
-  const c = new LruCache({ capacity: 50, clock: 'manual' })
+  const c = new LruCache({ capacity: 50, clock: 'manual', offHeap: process.env.OFF_HEAP === '1' })
   const log = []
   const show = (v) => (v === undefined ? 'u' : typeof v === 'object' && v !== null ? JSON.stringify(v) : typeof v + ':' + String(v))
   for (let i = 0; i < 20000; i++) {
@@ -139,9 +140,45 @@ test('the compiled fast methods and the plain Node-API ones give the same result
     t.is(code, 0, out)
     return JSON.parse(out.trim().split('\n').pop())
   }
-  const [fast, plain] = await Promise.all([run({}), run({ LRUKIT_TEST_NO_SCRIPT: '1' })])
+  const [fast, plain, offHeap] = await Promise.all([run({}), run({ LRUKIT_TEST_NO_SCRIPT: '1' }), run({ OFF_HEAP: '1' })])
   t.true(fast.fast, 'the default run uses the compiled methods')
   t.false(plain.fast, 'LRUKIT_TEST_NO_SCRIPT keeps the plain methods')
+  t.false(offHeap.fast, 'offHeap makes its values natively, without the compiled methods')
   t.true(fast.log.length > 10_000)
   t.deepEqual(plain.log, fast.log)
+  t.deepEqual(offHeap.log, fast.log, 'offHeap: the same results')
+})
+
+test('offHeap: primitives come back equal, objects the same, bad option values are TypeErrors', (t) => {
+  const c = new LruCache({ capacity: 16, offHeap: true })
+  const obj = { a: 1 }
+  const values = ['a string', 'ü€😀', 1.5, -0, 2n ** 70n, true, null, undefined, obj]
+  values.forEach((v, i) => c.set(i, v))
+  values.forEach((v, i) => t.true(Object.is(c.get(i), v), `get ${i}`))
+  t.is(c.popLru().value, 'a string')
+  c.set(1, obj) // a primitive's slot now holds an object, and back
+  t.is(c.get(1), obj)
+  c.set(1, 'again')
+  t.is(c.get(1), 'again')
+  t.is(c.get('\uD800'), undefined)
+  c.set('lone', 'a\uD800')
+  t.is(c.get('lone'), 'a\uFFFD', 'a string value is kept as UTF-8: a lone surrogate comes back as U+FFFD')
+  t.throws(() => new LruCache({ capacity: 8, offHeap: 'yes' }), { instanceOf: TypeError, code: 'ERR_LRUKIT_INVALID_ARGUMENT' })
+})
+
+testUnless(noFullGc, 'offHeap: 200,000 string values add nothing to the V8 heap; kept as they are, they stay on it', (t) => {
+  const grow = (offHeap) => {
+    fullGc()
+    const before = process.memoryUsage().heapUsed
+    const c = new LruCache({ capacity: 200_000, offHeap })
+    for (let i = 0; i < 200_000; i++) c.set(i, `session:${i}:${'x'.repeat(24)}`)
+    fullGc()
+    const grown = process.memoryUsage().heapUsed - before
+    t.is(c.get(7), `session:7:${'x'.repeat(24)}`)
+    return grown
+  }
+  const kept = grow(false)
+  const off = grow(true)
+  t.true(kept > 8e6, `kept on the heap: ${kept} bytes`)
+  t.true(off < 2e6, `offHeap: ${off} bytes`)
 })

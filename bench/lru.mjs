@@ -3,7 +3,8 @@
 // Method: every (workload, value type, implementation) runs alone in its own fresh process
 // (`--child`), the implementations alternate within each round (the first one rotates), and each
 // row is the median of ROUNDS rounds with its min–max. Default options as a user writes them
-// (`new LruCache({ capacity })`, `new LRUCache({ max })`, ...).
+// (`new LruCache({ capacity })`, `new LRUCache({ max })`, ...), and one labelled tuned row:
+// LruCache with `offHeap: true`.
 //
 // Workloads (keys 'flow:<i>', built before timing; values prebuilt per key, so the timed loop is
 // cache work only):
@@ -41,7 +42,7 @@ const BATCH = 1_000
 const STREAM = 1 << 20 // sampled operations, cycled through
 const WARM = 300_000
 
-const IMPLS = ['lrukit', 'lru-cache', 'lru.min', 'mnemonist']
+const IMPLS = ['lrukit', 'lrukit offHeap (tuned)', 'lru-cache', 'lru.min', 'mnemonist']
 const VALUE_TYPES = ['string', 'object', 'number']
 const WORKLOADS = {
   a: 'zipf 0.99 over 1M keys, capacity 100k, get-else-set',
@@ -53,6 +54,8 @@ function make(impl, capacity) {
   switch (impl) {
     case 'lrukit':
       return new (require('lrukit').LruCache)({ capacity })
+    case 'lrukit offHeap (tuned)': // tuned for a large heap: primitives copied into native memory
+      return new (require('lrukit').LruCache)({ capacity, offHeap: true })
     case 'lru-cache':
       return new (require('lru-cache').LRUCache)({ max: capacity })
     case 'lru.min':
@@ -134,7 +137,7 @@ function child(workload, type, impl) {
       if (c.get(k) === undefined) c.set(k, values[id])
     }
     for (let j = 0; j < WARM; j++) one()
-    if (workload === 'c' && impl === 'lrukit') {
+    if (workload === 'c' && impl.startsWith('lrukit')) {
       const batches = []
       for (let b = 0; b + BATCH <= STREAM; b += BATCH) batches.push(ids.slice(b, b + BATCH))
       let q = 0
@@ -230,7 +233,7 @@ async function main() {
   const spread = (xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
   const md = [`### LruCache benchmark (${runtime}, ${new Date().toISOString().slice(0, 10)})`, '']
   md.push(
-    `Each row: one implementation alone in its own process, implementations alternating, median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} (min–max), ops/s. Default options. Values prebuilt per key: short strings (~30 bytes), objects \`{ id, name, tags }\`, numbers.`,
+    `Each row: one implementation alone in its own process, implementations alternating, median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} (min–max), ops/s. Default options, and one labelled tuned row: \`new LruCache({ capacity, offHeap: true })\`. Values prebuilt per key: short strings (~30 bytes), objects \`{ id, name, tags }\`, numbers.`,
     '',
   )
   for (const [w, title] of Object.entries(WORKLOADS)) {
@@ -241,7 +244,7 @@ async function main() {
       const base = median(results[w][type]['lru-cache'].map((x) => x.opsPerSec))
       for (const impl of IMPLS) {
         const xs = results[w][type][impl].map((x) => x.opsPerSec)
-        const label = w === 'c' && impl !== 'lrukit' ? `${impl} (per key)` : w === 'c' ? 'lrukit getMany/setMany' : impl
+        const label = w !== 'c' ? impl : impl.startsWith('lrukit') ? impl.replace('lrukit', 'lrukit getMany/setMany') : `${impl} (per key)`
         md.push(`| ${type} | ${label} | ${spread(xs)} | ${(median(xs) / base).toFixed(2)}× |`)
       }
     }

@@ -43,11 +43,14 @@ users.set('x', { name: 'X' })
 void users.fetch('d', async () => 'not a user')
 // @ts-expect-error capacity is required
 new LruCache<string, User>({})
+const offHeap = new LruCache<string, string>({ capacity: 10, offHeap: true })
+// @ts-expect-error offHeap is a boolean
+new LruCache<string, string>({ capacity: 10, offHeap: 'yes' })
 // Untyped use keeps compiling: keys of every kind, values unknown.
 const any = new LruCache({ capacity: 10 })
 any.set(1n, Symbol('x')).set(Buffer.from('k'), null)
 const unknownValue: unknown = any.get('k')
-void [many, loaded, unknownValue, written]
+void [many, loaded, unknownValue, written, offHeap]
 
 // ---- SharedMap<V> ------------------------------------------------------------------------------
 const counters = SharedMap.openOrCreate<number>('types-counters', { capacity: 100 })

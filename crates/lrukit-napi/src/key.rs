@@ -381,6 +381,17 @@ pub fn try_to_stored(env: &Env, bytes: &[u8]) -> Result<KeyBytes> {
   Ok(key)
 }
 
+/// The JS string `raw` as a Rust string (throws `ERR_LRUKIT_OUT_OF_MEMORY`
+/// instead of aborting when its bytes cannot be allocated).
+pub fn read_string(env: &Env, raw: sys::napi_value) -> Result<String> {
+  let mut bytes = Vec::new();
+  read_utf8(env, raw, &mut bytes)?;
+  // N-API writes UTF-8 (lone surrogates become U+FFFD): this only checks.
+  Ok(
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+  )
+}
+
 /// Builds the JavaScript value of a stored key (`undefined` for bytes no
 /// encoder writes: keys of a SharedMap come back from shared memory, which
 /// may be damaged, so a string key is converted lossily too).

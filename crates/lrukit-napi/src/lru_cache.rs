@@ -122,6 +122,13 @@ pub struct LruCacheOptions {
   /// entries with it.
   #[napi(ts_type = "'system' | 'manual'")]
   pub clock: Option<String>,
+  /// `true`: strings, numbers, bigints, booleans, `null` and `undefined` are
+  /// copied into native memory, so a large cache of them adds nothing to
+  /// the V8 heap for the garbage collector to trace; each hit then makes a
+  /// new JavaScript value (a string comes back from UTF-8: a lone surrogate
+  /// as U+FFFD). Objects stay where they are. Default `false`: every value
+  /// is kept as it is, and a hit returns it without a copy.
+  pub off_heap: Option<bool>,
 }
 
 /// Reads a TTL (ms); the crate's [`Ttl::from_ms`] decides what it means.
@@ -226,6 +233,7 @@ impl JsLruCache {
     let capacity: Unknown = options.get_named_property("capacity")?;
     let ttl: Option<Unknown> = Some(options.get_named_property("ttl")?);
     let clock = parse_clock(&env, &options)?;
+    let off_heap = options::boolean(&env, &options, "offHeap")?.unwrap_or(false);
     let cap = options::number_value(&env, &capacity, "capacity", errors::INVALID_CAPACITY)?;
     let capacity = if cap == f64::INFINITY {
       Capacity::Unbounded
@@ -243,7 +251,7 @@ impl JsLruCache {
       .map_err(|e| table_error(&env, "new LruCache", e))?
       .with_clock(clock)
       .with_default_ttl(ttl);
-    let (values, array) = Values::new(&env)?;
+    let (values, array) = Values::new(&env, off_heap)?;
     let shared = Rc::new(LruShared {
       state: RefCell::new(LruState {
         inner,
@@ -253,8 +261,14 @@ impl JsLruCache {
       }),
     });
     raw::bind_methods(&env, this.raw(), &shared, HOT_METHODS)?;
-    // The fast methods replace the plain ones where the helper compiles.
-    if let Some(make) = helpers::get(env.raw(), Helper::LruMethods) {
+    // The fast methods replace the plain ones where the helper compiles
+    // (not with `offHeap`: its values are made natively on every read).
+    let helper = if off_heap {
+      None
+    } else {
+      helpers::get(env.raw(), Helper::LruMethods)
+    };
+    if let Some(make) = helper {
       let slots = raw::functions(&env, &shared, SLOT_METHODS)?;
       let args = [array, slots[0], slots[1], slots[2], slots[3]];
       let mut methods = std::ptr::null_mut();
