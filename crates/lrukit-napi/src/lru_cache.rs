@@ -620,9 +620,9 @@ impl LruState {
     Ok(slot)
   }
 
-  /// The slot of `key`'s live entry, promoted (`get`); an expired entry on
-  /// the way is removed.
-  fn get_slot(&mut self, env: &Env, key: &Unknown) -> Result<Option<u32>> {
+  /// The slot of `key`'s live entry: promoted with `PROMOTE` (`get`), an
+  /// expired entry on the way removed; as it is without (`peek`).
+  fn find<const PROMOTE: bool>(&mut self, env: &Env, key: &Unknown) -> Result<Option<u32>> {
     let LruState {
       inner,
       values,
@@ -630,13 +630,11 @@ impl LruState {
       ..
     } = self;
     let k = scratch.encode(env, key)?;
-    Ok(inner.get(k, clearing(env, values)).map(|e| e.value))
-  }
-
-  /// The slot of `key`'s live entry, not promoted (`peek`).
-  fn peek_slot(&mut self, env: &Env, key: &Unknown) -> Result<Option<u32>> {
-    let k = self.scratch.encode(env, key)?;
-    Ok(self.inner.peek(k).map(|e| e.value))
+    Ok(if PROMOTE {
+      inner.get(k, clearing(env, values)).map(|e| e.value)
+    } else {
+      inner.peek(k).map(|e| e.value)
+    })
   }
 }
 
@@ -712,26 +710,15 @@ fn slot_value(env: &Env, slot: Option<u32>) -> Result<sys::napi_value> {
   Ok(out)
 }
 
-/// `getSlot(key)`: the slot of `key`'s value, promoted; -1 if missing or
-/// expired.
-fn get_slot(
+/// `getSlot(key)` (`PROMOTE`) and `peekSlot(key)`: the slot of `key`'s
+/// value, -1 if missing or expired.
+fn find_slot<const PROMOTE: bool>(
   env: &Env,
   this: &LruShared,
   _: sys::napi_value,
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
-  let slot = this.state(env)?.get_slot(env, &args[0])?;
-  slot_value(env, slot)
-}
-
-/// `peekSlot(key)`: like `getSlot` without promoting.
-fn peek_slot(
-  env: &Env,
-  this: &LruShared,
-  _: sys::napi_value,
-  args: &[Unknown],
-) -> Result<sys::napi_value> {
-  let slot = this.state(env)?.peek_slot(env, &args[0])?;
+  let slot = this.state(env)?.find::<PROMOTE>(env, &args[0])?;
   slot_value(env, slot)
 }
 
@@ -787,30 +774,16 @@ fn get_many_slots(
   unsafe { napi::bindgen_prelude::Int32Array::to_napi_value(env.raw(), out) }
 }
 
-/// `get(key)`: the value, promoted to most recently used; `undefined` if
-/// missing or expired.
-fn get(
+/// `get(key)` (`PROMOTE`: the entry becomes the most recently used) and
+/// `peek(key)`: the value; `undefined` if missing or expired.
+fn find_value<const PROMOTE: bool>(
   env: &Env,
   this: &LruShared,
   _: sys::napi_value,
   args: &[Unknown],
 ) -> Result<sys::napi_value> {
   let mut state = this.state(env)?;
-  match state.get_slot(env, &args[0])? {
-    Some(slot) => state.values.get(env, slot),
-    None => undefined(env),
-  }
-}
-
-/// `peek(key)`: like `get` without promoting.
-fn peek(
-  env: &Env,
-  this: &LruShared,
-  _: sys::napi_value,
-  args: &[Unknown],
-) -> Result<sys::napi_value> {
-  let mut state = this.state(env)?;
-  match state.peek_slot(env, &args[0])? {
+  match state.find::<PROMOTE>(env, &args[0])? {
     Some(slot) => state.values.get(env, slot),
     None => undefined(env),
   }
@@ -916,8 +889,8 @@ fn set_many(
 
 /// The hot methods, bound to each instance when it is made.
 const HOT_METHODS: &[(&str, raw::Method<LruShared>)] = &[
-  ("get\0", get),
-  ("peek\0", peek),
+  ("get\0", find_value::<true>),
+  ("peek\0", find_value::<false>),
   ("has\0", has),
   ("delete\0", delete),
   ("set\0", set),
@@ -927,8 +900,8 @@ const HOT_METHODS: &[(&str, raw::Method<LruShared>)] = &[
 
 /// The slot functions given to the compiled helper, in its argument order.
 const SLOT_METHODS: &[(&str, raw::Method<LruShared>)] = &[
-  ("getSlot\0", get_slot),
-  ("peekSlot\0", peek_slot),
+  ("getSlot\0", find_slot::<true>),
+  ("peekSlot\0", find_slot::<false>),
   ("setSlot\0", set_slot),
   ("getManySlots\0", get_many_slots),
 ];
