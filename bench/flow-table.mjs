@@ -40,7 +40,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 
-import { zipfStream } from './workload.mjs'
+import { timed as timedFor, valuesOf as valuesFor, zipfStream } from './workload.mjs'
 
 const require = createRequire(import.meta.url)
 const script = fileURLToPath(import.meta.url)
@@ -114,33 +114,8 @@ const IMPLS = {
 const NAMES = Object.keys(IMPLS)
 const isFlowTable = (name) => name.startsWith('FlowTable')
 
-function valuesOf(type) {
-  const out = Array.from({ length: UNIVERSE })
-  for (let i = 0; i < UNIVERSE; i++) {
-    if (type === 'string') {
-      out[i] = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
-      out[i].charCodeAt(0) // flat, as a string read from I/O is (not a rope of its parts)
-    } else if (type === 'object') out[i] = { id: i, name: `user ${i}`, tags: ['a', 'b'] }
-    else out[i] = i * 1.5
-  }
-  return out
-}
-
-/** Runs `step` (`ops` packets per call) for SECONDS after a WARM_MS warm-up; packets per second. */
-function timed(step, ops) {
-  const warmEnd = performance.now() + WARM_MS
-  while (performance.now() < warmEnd) step()
-  let calls = 0
-  const start = performance.now()
-  const end = start + SECONDS * 1000
-  let now = start
-  while (now < end) {
-    step()
-    calls++
-    now = performance.now()
-  }
-  return (calls * ops) / ((now - start) / 1000)
-}
+const valuesOf = (type) => valuesFor(type, UNIVERSE)
+const timed = (step, ops) => timedFor(step, ops, { seconds: SECONDS, warmMs: WARM_MS })
 
 // ------------------------------------------------------------------ child side
 function child(type, name) {

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { PerformanceObserver, constants } from 'node:perf_hooks'
 
-import { rng } from './workload.mjs'
+import { rng, valueOf } from './workload.mjs'
 
 const require = createRequire(import.meta.url)
 const script = fileURLToPath(import.meta.url)
@@ -37,13 +37,6 @@ function make(impl, capacity) {
   if (impl === 'lrukit offHeap (tuned)') return new (require('lrukit').LruCache)({ capacity, offHeap: true })
   if (impl === 'lru-cache') return new (require('lru-cache').LRUCache)({ max: capacity })
   return new Map()
-}
-
-function value(type, i) {
-  if (type === 'object') return { id: i, name: `user ${i}`, tags: ['a', 'b'] }
-  const s = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
-  s.charCodeAt(0) // flat, as a string read from I/O is
-  return s
 }
 
 async function measure(cache, keys, seed) {
@@ -89,7 +82,7 @@ async function measure(cache, keys, seed) {
 async function child(impl, size, type) {
   const keys = Array.from({ length: size }, (_, i) => `flow:${i}`)
   const cache = make(impl, size)
-  for (let i = 0; i < size; i++) cache.set(keys[i], value(type, i))
+  for (let i = 0; i < size; i++) cache.set(keys[i], valueOf(type, i))
   const noGc = await measure(cache, keys, 1)
   globalThis.gc()
   const afterGc = await measure(cache, keys, 2)

@@ -30,3 +30,39 @@ export function zipfStream(n, s, count, seed) {
   }
   return out
 }
+
+/**
+ * The value benchmarks store under key `i`, of a type users store: a short string (~30 bytes,
+ * flat, as a string read from I/O is, not a rope of its parts), a small object, or a number.
+ */
+export function valueOf(type, i) {
+  if (type === 'object') return { id: i, name: `user ${i}`, tags: ['a', 'b'] }
+  if (type === 'number') return i * 1.5
+  const s = `session:${i}:${(i * 2654435761) >>> 0}:ok`.padEnd(30, '.')
+  s.charCodeAt(0)
+  return s
+}
+
+/** `valueOf(type, i)` for i in 0..n. */
+export function valuesOf(type, n) {
+  return Array.from({ length: n }, (_, i) => valueOf(type, i))
+}
+
+/**
+ * Runs `step` (`ops` operations per call) for `seconds` after a `warmMs` warm-up; returns
+ * operations per second.
+ */
+export function timed(step, ops, { seconds, warmMs }) {
+  const warmEnd = performance.now() + warmMs
+  while (performance.now() < warmEnd) step()
+  let calls = 0
+  const start = performance.now()
+  const end = start + seconds * 1000
+  let now = start
+  while (now < end) {
+    step()
+    calls++
+    now = performance.now()
+  }
+  return (calls * ops) / ((now - start) / 1000)
+}

@@ -28,27 +28,12 @@ use lrukit_flow_table::{new_engine, Config, EngineKind, FlowEngine, ManualClock}
 use parking_lot::RwLock;
 use std::hash::BuildHasher;
 
+mod common;
+use common::{keys, lookups};
+
 const FLOWS: usize = 1_000_000;
 const BATCH: usize = 100_000;
 const SHARDS: usize = 8;
-
-fn keys(n: usize) -> Vec<u64> {
-  (0..n as u64)
-    .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    .collect()
-}
-
-fn lookups(keys: &[u64], n: usize) -> Vec<u64> {
-  let mut x = 0x2545_F491_4F6C_DD1Du64;
-  (0..n)
-    .map(|_| {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      keys[(x % keys.len() as u64) as usize]
-    })
-    .collect()
-}
 
 /// A 40-byte slot, as the wheel's `(u64, u64)` slot.
 struct Slot {

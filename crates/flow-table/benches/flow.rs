@@ -15,6 +15,9 @@ use criterion::{
 };
 use lrukit_flow_table::{new_engine, Config, EngineKind, FlowEngine, ManualClock};
 
+mod common;
+use common::{keys, lookups};
+
 const FLOWS: u64 = 1_000_000;
 /// Lookups per measured iteration in the touch/get groups.
 const BATCH: usize = 100_000;
@@ -32,26 +35,6 @@ fn moka_cache() -> moka::sync::Cache<u64, u64> {
   moka::sync::Cache::builder()
     .time_to_idle(Duration::from_millis(TIMEOUT_MS))
     .build()
-}
-
-/// Flow keys: spread-out 64-bit values (as hashed 5-tuples would be).
-fn keys(n: u64) -> Vec<u64> {
-  (0..n)
-    .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    .collect()
-}
-
-/// A fixed pseudo-random sample of `keys` for lookups.
-fn lookups(keys: &[u64], n: usize) -> Vec<u64> {
-  let mut x = 0x2545_F491_4F6C_DD1Du64;
-  (0..n)
-    .map(|_| {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      keys[(x % keys.len() as u64) as usize]
-    })
-    .collect()
 }
 
 /// Runs `f(thread_index, chunk)` on `threads` threads over `items` split in
@@ -123,7 +106,7 @@ fn fill(s: &Subject, keys: &[u64]) {
 /// Builds a 1M-flow table from empty per iteration, `op` inserting each
 /// thread's part of the keys (the table's drop is not timed).
 fn bench_build(c: &mut Criterion, group: &str, subjects: &[&str], op: fn(&Subject, &[u64])) {
-  let keys = keys(FLOWS);
+  let keys = keys(FLOWS as usize);
   let mut g = c.benchmark_group(group);
   g.sample_size(10).sampling_mode(SamplingMode::Flat);
   g.throughput(Throughput::Elements(FLOWS));
@@ -175,7 +158,7 @@ fn bench_insert_many(c: &mut Criterion) {
 /// `BATCH` lookups of present keys in a 1M-flow table, `op` running each
 /// thread's part of the sample (asserting every key was found).
 fn bench_lookup(c: &mut Criterion, group: &str, subjects: &[&str], op: fn(&Subject, &[u64])) {
-  let keys = keys(FLOWS);
+  let keys = keys(FLOWS as usize);
   let sample = lookups(&keys, BATCH);
   let mut g = c.benchmark_group(group);
   g.throughput(Throughput::Elements(BATCH as u64));
