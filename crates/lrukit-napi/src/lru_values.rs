@@ -126,10 +126,7 @@ impl Values {
     // An array that has held a non-number keeps references in its elements
     // from then on (V8's elements kinds only widen): one that has held only
     // numbers would store them unboxed and box each one again on every read.
-    let mut undefined = ptr::null_mut();
-    // SAFETY: as above.
-    napi::check_status!(unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) })?;
-    values.put_in_array(env, 0, undefined)?;
+    values.clear_in_array(env, 0)?;
     values.reset(env)?;
     Ok((values, array))
   }
@@ -170,15 +167,16 @@ impl Values {
         None => return,
       }
     }
-    if let Ok(array) = self.array(env) {
-      let mut undefined = ptr::null_mut();
-      // SAFETY: handles of the current env; a failure leaves a stale value
-      // in a free slot, which nothing reads.
-      unsafe {
-        sys::napi_get_undefined(env.raw(), &mut undefined);
-        sys::napi_set_element(env.raw(), array, slot, undefined);
-      }
-    }
+    // A failure leaves a stale value in a free slot, which nothing reads.
+    let _ = self.clear_in_array(env, slot);
+  }
+
+  /// `values[slot] = undefined`.
+  fn clear_in_array(&self, env: &Env, slot: u32) -> Result<()> {
+    let mut undefined = ptr::null_mut();
+    // SAFETY: a handle of the current env.
+    napi::check_status!(unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) })?;
+    self.put_in_array(env, slot, undefined)
   }
 
   /// `values[slot]`.
@@ -211,13 +209,11 @@ impl Values {
         Some(n) => {
           native[i] = n;
           // A primitive now: drop the object the array may still hold there.
-          if !was_in_array {
-            return Ok(());
-          }
-          let mut undefined = ptr::null_mut();
-          // SAFETY: a handle of the current env.
-          napi::check_status!(unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) })?;
-          return self.put_in_array(env, slot, undefined);
+          return if was_in_array {
+            self.clear_in_array(env, slot)
+          } else {
+            Ok(())
+          };
         }
         None => native[i] = Native::InArray,
       }
